@@ -1,0 +1,48 @@
+import { verifyChain } from '#domain/ledger.ts';
+import { lookupView } from '#domain/views.ts';
+import { api } from '#http/api.ts';
+import { dispatch } from '#http/dispatch.ts';
+import { NotFoundError } from '#http/errors.ts';
+import { parseOrThrow } from '#http/validation.ts';
+import { resolveSubject } from '#shared/identity/resolve.ts';
+import { SubjectKeySchema } from '#shared/identity/subject.ts';
+import { SubjectLookupSchema } from '#shared/schemas/consents.ts';
+import { getDb } from '#store/db.ts';
+import { getPolicy } from '#store/policy.ts';
+import { getState, listEvents } from '#store/subjects.ts';
+
+/** POST /v1/subjects/lookup — a subject's consents, block signals and erasure status. */
+export const lookup = api({ scope: 'consents:read', body: SubjectLookupSchema }, async ({ body, tenant }) => {
+  const { subjectKey } = await resolveSubject(tenant, body.subject);
+  const db = getDb();
+  const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getPolicy(db, tenant)]);
+  if (!state)
+    throw new NotFoundError('no consent, withdrawal or signal was ever recorded for this subject', 'subject_not_found');
+  return { status: 200, body: lookupView(state, policy, new Date().toISOString()) };
+});
+
+/** GET /v1/subjects/{subjectKey}/events — the ledger, verified. */
+export const events = api({ scope: 'consents:read' }, async ({ event, tenant }) => {
+  const subjectKey = parseOrThrow(SubjectKeySchema, event.pathParameters?.subjectKey, 'subjectKey');
+  const ledger = await listEvents(getDb(), tenant, subjectKey);
+  if (ledger.length === 0) throw new NotFoundError('no events for this subjectKey', 'subject_not_found');
+  const chain = verifyChain(ledger);
+  return {
+    status: 200,
+    body: {
+      subjectKey,
+      events: ledger,
+      chain: {
+        valid: chain.valid,
+        length: chain.length,
+        head: chain.head,
+        ...(chain.valid ? {} : { broken: chain.breaks }),
+      },
+    },
+  };
+});
+
+export const handler = dispatch({
+  'POST /v1/subjects/lookup': lookup,
+  'GET /v1/subjects/{subjectKey}/events': events,
+});

@@ -1,0 +1,89 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createDocumentClient } from '#store/client.ts';
+import { type Db, setDb } from '#store/db.ts';
+import { ensureDevKey, ensureTable } from './bootstrap.ts';
+import { type EmbeddedDynamo, startDynamoLocal } from './dynamo.ts';
+import { createLocalServer } from './server.ts';
+
+/** Settings of the local runtime (API.md "Local runtime environment"). */
+export interface LocalSettings {
+  host: string;
+  port: number;
+  dataDir: string;
+  tenant: string;
+  devApiKey?: string;
+  endpoint?: string;
+  tableName: string;
+  publicBaseUrl?: string;
+}
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): LocalSettings {
+  const port = Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a port number, not "${env.PORT}"`);
+  return {
+    host: env.HOST || '127.0.0.1',
+    port,
+    dataDir: env.DATA_DIR || '.data',
+    tenant: env.DEV_TENANT || 'demo',
+    devApiKey: env.DEV_API_KEY || undefined,
+    endpoint: env.DYNAMODB_ENDPOINT || undefined,
+    tableName: env.TABLE_NAME || 'consent-gate',
+    publicBaseUrl: env.PUBLIC_BASE_URL || undefined,
+  };
+}
+
+/** A started local runtime. */
+export interface LocalRuntime {
+  url: string;
+  endpoint: string;
+  devKey: { key: string; keyId: string; tenant: string; created: boolean };
+  server: Server;
+  dynamo?: EmbeddedDynamo;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local runtime: DynamoDB Local (unless an endpoint is given), the table, the dev key, then
+ * the HTTP server. Whatever was started is stopped again if a later step fails.
+ */
+export async function startLocal(settings: LocalSettings): Promise<LocalRuntime> {
+  let dynamo: EmbeddedDynamo | undefined;
+  let server: Server | undefined;
+  const stop = async () => {
+    if (server?.listening) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server?.close(() => resolve()));
+    }
+    await dynamo?.stop();
+  };
+  try {
+    if (!settings.endpoint) dynamo = await startDynamoLocal({ dataDir: settings.dataDir });
+    const endpoint = settings.endpoint ?? (dynamo as EmbeddedDynamo).endpoint;
+    // The handlers read these when they first need the store or the secrets.
+    process.env.DYNAMODB_ENDPOINT = endpoint;
+    process.env.TABLE_NAME = settings.tableName;
+    process.env.DATA_DIR = settings.dataDir;
+    process.env.DEV_TENANT = settings.tenant;
+    const db: Db = {
+      client: createDocumentClient({ tableName: settings.tableName, endpoint }),
+      table: settings.tableName,
+    };
+    setDb(db);
+    await ensureTable(db);
+    const devKey = await ensureDevKey(db, settings);
+    server = createLocalServer();
+    await new Promise<void>((resolve, reject) => {
+      server?.once('error', reject);
+      server?.listen(settings.port, settings.host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
+    process.env.PUBLIC_BASE_URL = settings.publicBaseUrl ?? url;
+    return { url, endpoint, devKey, server, dynamo, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

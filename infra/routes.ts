@@ -1,0 +1,138 @@
+import type { Scope } from '#shared/auth/api-keys.ts';
+
+/** The Lambda functions, one per capability (`functions/<name>/handler.ts`). */
+export const FUNCTIONS = [
+  'health',
+  'gate',
+  'consents',
+  'subjects',
+  'erasure',
+  'signals',
+  'webhooks',
+  'policy',
+  'selfservice',
+  'audit',
+  'docs',
+] as const;
+export type FunctionName = (typeof FUNCTIONS)[number];
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** One HTTP route. `scope` absent = public (no API key). */
+export interface Route {
+  method: Method;
+  /** API Gateway syntax: `{name}` is one path segment. */
+  path: string;
+  fn: FunctionName;
+  scope?: Scope;
+  summary: string;
+  /** The body is not JSON (webhook signature over raw bytes, HTML forms). */
+  rawBody?: boolean;
+}
+
+/**
+ * The one route table: the local server serves it, the CDK stack generates API Gateway routes and
+ * functions from it, the OpenAPI document lists it. A route cannot exist in one runtime only.
+ */
+export const ROUTES: readonly Route[] = [
+  { method: 'GET', path: '/v1/health', fn: 'health', summary: 'Liveness and store reachability' },
+  { method: 'POST', path: '/v1/consents', fn: 'consents', scope: 'consents:write', summary: 'Record a consent' },
+  {
+    method: 'POST',
+    path: '/v1/consents/withdraw',
+    fn: 'consents',
+    scope: 'consents:write',
+    summary: 'Record a withdrawal or objection',
+  },
+  {
+    method: 'POST',
+    path: '/v1/subjects/lookup',
+    fn: 'subjects',
+    scope: 'consents:read',
+    summary: "A subject's consents, signals and erasure status",
+  },
+  {
+    method: 'GET',
+    path: '/v1/subjects/{subjectKey}/events',
+    fn: 'subjects',
+    scope: 'consents:read',
+    summary: "A subject's ledger with chain verification",
+  },
+  { method: 'POST', path: '/v1/gate/check', fn: 'gate', scope: 'gate:check', summary: 'Pre-send gate decision' },
+  {
+    method: 'POST',
+    path: '/v1/gate/check-batch',
+    fn: 'gate',
+    scope: 'gate:check',
+    summary: 'Campaign pre-flight for up to 1000 contacts',
+  },
+  {
+    method: 'POST',
+    path: '/v1/erasure-requests',
+    fn: 'erasure',
+    scope: 'subjects:manage',
+    summary: 'Receive an erasure request (Art. 17)',
+  },
+  {
+    method: 'GET',
+    path: '/v1/erasure-requests',
+    fn: 'erasure',
+    scope: 'subjects:manage',
+    summary: 'List erasure requests by status',
+  },
+  {
+    method: 'GET',
+    path: '/v1/erasure-requests/{requestId}',
+    fn: 'erasure',
+    scope: 'subjects:manage',
+    summary: 'One erasure request',
+  },
+  {
+    method: 'POST',
+    path: '/v1/erasure-requests/{requestId}/complete',
+    fn: 'erasure',
+    scope: 'subjects:manage',
+    summary: 'Carry out a received erasure request now',
+  },
+  { method: 'GET', path: '/openapi.json', fn: 'docs', summary: 'This API as OpenAPI 3.1' },
+];
+
+/** Where a request lands: a route with its path parameters, or the methods the path accepts. */
+export type RouteMatch =
+  | { kind: 'route'; route: Route; params: Record<string, string> }
+  | { kind: 'method_not_allowed'; allowed: Method[] }
+  | { kind: 'not_found' };
+
+const compiled = (routes: readonly Route[]) =>
+  routes.map((route) => ({
+    route,
+    names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]),
+    pattern: new RegExp(`^${route.path.replace(/\{\w+\}/g, '([^/]+)')}$`),
+  }));
+
+const table = compiled(ROUTES);
+
+/** Matches a method and path against the route table. */
+export function matchRoute(method: string, path: string): RouteMatch {
+  const allowed: Method[] = [];
+  for (const { route, names, pattern } of table) {
+    const m = pattern.exec(path);
+    if (!m) continue;
+    if (route.method === method) {
+      const params: Record<string, string> = {};
+      try {
+        names.forEach((name, i) => {
+          params[name] = decodeURIComponent(m[i + 1]);
+        });
+      } catch {
+        return { kind: 'not_found' }; // a malformed %-escape names nothing
+      }
+      return { kind: 'route', route, params };
+    }
+    allowed.push(route.method);
+  }
+  return allowed.length > 0 ? { kind: 'method_not_allowed', allowed } : { kind: 'not_found' };
+}
+
+/** API Gateway's route key for a route, e.g. `POST /v1/consents`. */
+export const routeKey = (route: Route) => `${route.method} ${route.path}`;

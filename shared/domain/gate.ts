@@ -1,0 +1,151 @@
+import type { Policy } from './policy.ts';
+import { effectiveScope, type ScopeState, type SubjectState } from './subject-state.ts';
+import type { Channel } from './vocabulary.ts';
+
+export type ReasonCode =
+  | 'no_consent'
+  | 'consent_withdrawn'
+  | 'consent_expired'
+  | 'subject_erased'
+  | 'erasure_pending'
+  | 'likely_blocked'
+  | 'cross_channel_cooldown'
+  | 'frequency_cap'
+  | 'quiet_hours';
+export type WarningCode = 'block_suspected';
+
+export interface Reason {
+  code: ReasonCode;
+  message: string;
+  [extra: string]: unknown;
+}
+export interface Warning {
+  code: WarningCode;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export interface GateRequest {
+  channel: Channel;
+  purpose: string;
+  /** Evaluation time (ISO). */
+  at: string;
+  /** IANA zone of the recipient, for quiet hours. */
+  timezone?: string;
+}
+
+export interface GateDecision {
+  decision: 'allow' | 'block' | 'defer';
+  reasons: Reason[];
+  warnings: Warning[];
+  consent: { eventId: string; grantedAt: string; noticeVersion: string } | null;
+  blockLikelihood: number;
+  retryAfter: string | null;
+}
+
+/** What one rule of the gate found: reasons to block, reasons to defer, warnings. */
+export interface RuleOutcome {
+  block?: Reason[];
+  defer?: { reason: Reason; retryAfter: string }[];
+  warnings?: Warning[];
+  blockLikelihood?: number;
+}
+
+/** A gate rule: pure, reads only the state, the request and the policy. */
+export type GateRule = (state: SubjectState | undefined, req: GateRequest, policy: Policy) => RuleOutcome;
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Why a granted scope no longer counts at `at`, if it does not: past its `expiresAt`, or older than the
+ * policy's consentMaxAgeDays counted from the later of the grant and the person's last own action.
+ */
+export function expiryMessage(state: SubjectState, scope: ScopeState, policy: Policy, at: string): string | undefined {
+  const atMs = Date.parse(at);
+  if (scope.expiresAt && Date.parse(scope.expiresAt) <= atMs) return `the consent expired on ${scope.expiresAt}`;
+  const grantedAt = scope.grantedAt as string;
+  const lastContact = Math.max(Date.parse(grantedAt), Date.parse(state.lastOwnActionAt ?? grantedAt));
+  if (lastContact + policy.consentMaxAgeDays * DAY_MS <= atMs) {
+    return `the consent or the person's last own action (${new Date(lastContact).toISOString()}) is older than the policy's ${policy.consentMaxAgeDays} days`;
+  }
+  return undefined;
+}
+
+/** Consent rules: erasure first, then the scope's own status, then its age. */
+export const consentRule: GateRule = (state, req, policy) => {
+  if (state?.erasure?.status === 'received') {
+    return {
+      block: [
+        {
+          code: 'erasure_pending',
+          message: `an erasure request (${state.erasure.requestId}) was received on ${state.erasure.receivedAt}`,
+        },
+      ],
+    };
+  }
+  const scope = effectiveScope(state, req.channel, req.purpose);
+  if (state?.erasure?.status === 'completed' && scope?.status !== 'granted') {
+    return {
+      block: [{ code: 'subject_erased', message: `the subject's data was erased on ${state.erasure.erasedAt}` }],
+    };
+  }
+  if (!scope) {
+    return { block: [{ code: 'no_consent', message: `no consent recorded for ${req.channel}/${req.purpose}` }] };
+  }
+  if (scope.status === 'withdrawn') {
+    const what = scope.objection ? 'an objection to' : 'a withdrawal of';
+    return {
+      block: [
+        {
+          code: 'consent_withdrawn',
+          message: `${what} ${req.channel}/${req.purpose} was recorded on ${scope.withdrawnAt} (${scope.source})`,
+        },
+      ],
+    };
+  }
+  const expired = expiryMessage(state as SubjectState, scope, policy, req.at);
+  if (expired) return { block: [{ code: 'consent_expired', message: expired }] };
+  return {};
+};
+
+/** The rules applied, in order. Signal, cooldown, cap and quiet-hour rules are appended by their modules. */
+export const gateRules: GateRule[] = [consentRule];
+
+/**
+ * The pre-send decision: block when any rule blocks, else defer when any rule defers (retry at the
+ * latest of their times), else allow. Pure: same state, request and policy, same decision.
+ */
+export function decide(
+  state: SubjectState | undefined,
+  req: GateRequest,
+  policy: Policy,
+  rules: readonly GateRule[] = gateRules,
+): GateDecision {
+  const block: Reason[] = [];
+  const defer: { reason: Reason; retryAfter: string }[] = [];
+  const warnings: Warning[] = [];
+  let blockLikelihood = 0;
+  for (const rule of rules) {
+    const out = rule(state, req, policy);
+    block.push(...(out.block ?? []));
+    defer.push(...(out.defer ?? []));
+    warnings.push(...(out.warnings ?? []));
+    blockLikelihood = Math.max(blockLikelihood, out.blockLikelihood ?? 0);
+  }
+  const scope = effectiveScope(state, req.channel, req.purpose);
+  const consent =
+    scope?.status === 'granted'
+      ? { eventId: scope.eventId, grantedAt: scope.grantedAt as string, noticeVersion: scope.noticeVersion as string }
+      : null;
+  if (block.length > 0) {
+    return { decision: 'block', reasons: block, warnings, consent, blockLikelihood, retryAfter: null };
+  }
+  if (defer.length > 0) {
+    const retryAfter = defer
+      .map((d) => d.retryAfter)
+      .sort()
+      .at(-1) as string;
+    return { decision: 'defer', reasons: defer.map((d) => d.reason), warnings, consent, blockLikelihood, retryAfter };
+  }
+  return { decision: 'allow', reasons: [], warnings, consent, blockLikelihood, retryAfter: null };
+}

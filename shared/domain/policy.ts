@@ -1,0 +1,96 @@
+import * as z from 'zod';
+import { CHANNELS, PurposeSchema } from './vocabulary.ts';
+
+/** Signal types a caller or the WhatsApp webhook can report. */
+export const SIGNAL_TYPES = [
+  'message_sent',
+  'message_delivered',
+  'message_read',
+  'message_undelivered',
+  'profile_photo_hidden',
+  'last_seen_hidden',
+  'call_failed',
+  'group_add_refused',
+  'inbound_message',
+] as const;
+export const SignalTypeSchema = z.enum(SIGNAL_TYPES);
+export type SignalType = z.infer<typeof SignalTypeSchema>;
+
+/** Signal types that are clues of a block, with their default weights (see DESIGN.md "Block likelihood"). */
+export const DEFAULT_SIGNAL_WEIGHTS = {
+  message_undelivered: 0.35,
+  profile_photo_hidden: 0.15,
+  last_seen_hidden: 0.15,
+  call_failed: 0.25,
+  group_add_refused: 0.45,
+} as const;
+export type BlockClue = keyof typeof DEFAULT_SIGNAL_WEIGHTS;
+
+const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be HH:MM (24 h)');
+const weight = z.number().min(0).max(1);
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+export const TimeZoneSchema = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, 'not a known IANA time zone such as "Europe/Paris"');
+
+export const FrequencyCapSchema = z.strictObject({
+  channel: z.enum([...CHANNELS, '*']),
+  purpose: z.union([PurposeSchema, z.literal('*')]).default('*'),
+  max: z.number().int().min(0).max(10_000),
+  perDays: z.number().int().min(1).max(365),
+});
+
+/** The tenant's gate policy. `PUT /v1/policy` replaces it whole; omitted fields take their defaults. */
+export const PolicySchema = z
+  .strictObject({
+    consentMaxAgeDays: z.number().int().min(1).max(36_500).default(1095),
+    undeliveredAfterHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 30)
+      .default(72),
+    suspectedThreshold: z.number().gt(0).lt(1).default(0.4),
+    blockThreshold: z.number().gt(0).max(1).default(0.7),
+    signalHalfLifeDays: z.number().gt(0).max(3650).default(30),
+    crossChannelCooldownDays: z.number().int().min(0).max(3650).default(30),
+    frequencyCaps: z
+      .array(FrequencyCapSchema)
+      .max(20)
+      .default([{ channel: '*', purpose: '*', max: 3, perDays: 7 }]),
+    quietHours: z.strictObject({ start: hhmm, end: hhmm }).nullable().default(null),
+    defaultTimezone: TimeZoneSchema.default('Europe/Paris'),
+    signalWeights: z
+      .strictObject({
+        message_undelivered: weight.default(DEFAULT_SIGNAL_WEIGHTS.message_undelivered),
+        profile_photo_hidden: weight.default(DEFAULT_SIGNAL_WEIGHTS.profile_photo_hidden),
+        last_seen_hidden: weight.default(DEFAULT_SIGNAL_WEIGHTS.last_seen_hidden),
+        call_failed: weight.default(DEFAULT_SIGNAL_WEIGHTS.call_failed),
+        group_add_refused: weight.default(DEFAULT_SIGNAL_WEIGHTS.group_add_refused),
+      })
+      .default({ ...DEFAULT_SIGNAL_WEIGHTS }),
+    noticeVersion: z.string().min(1).max(128).default('unset'),
+    controller: z
+      .strictObject({
+        name: z.string().min(1).max(200),
+        privacyContact: z.string().min(1).max(320),
+      })
+      .default({ name: 'Demo Company', privacyContact: 'privacy@example.org' }),
+  })
+  .refine((p) => p.suspectedThreshold < p.blockThreshold, {
+    path: ['suspectedThreshold'],
+    message: 'must be lower than blockThreshold',
+  });
+export type Policy = z.infer<typeof PolicySchema>;
+
+/** The policy a tenant has before it sets its own. */
+export const defaultPolicy = (): Policy => PolicySchema.parse({});

@@ -1,0 +1,57 @@
+import { expiryMessage } from './gate.ts';
+import type { Policy } from './policy.ts';
+import { effectiveScope, type SubjectState } from './subject-state.ts';
+import type { Channel, ScopeKey } from './vocabulary.ts';
+
+export interface ConsentView {
+  channel: string;
+  purpose: string;
+  status: 'granted' | 'withdrawn' | 'expired';
+  source: string;
+  noticeVersion: string | null;
+  grantedAt: string | null;
+  withdrawnAt: string | null;
+  expiresAt: string | null;
+  eventId: string;
+  objection?: boolean;
+}
+
+/** Each scope of a subject as it stands at `now` (`*` entries are objections covering every channel/purpose). */
+export function consentViews(state: SubjectState, policy: Policy, now: string): ConsentView[] {
+  return (Object.keys(state.scopes) as ScopeKey[]).sort().map((key) => {
+    const [channel, purpose] = key.split('|');
+    const own = state.scopes[key]!;
+    const wildcard = channel === '*' || purpose === '*';
+    const decisive = wildcard ? own : effectiveScope(state, channel as Channel, purpose)!;
+    const status =
+      decisive.status === 'withdrawn'
+        ? 'withdrawn'
+        : expiryMessage(state, decisive, policy, now)
+          ? 'expired'
+          : 'granted';
+    return {
+      channel,
+      purpose,
+      status,
+      source: decisive.source,
+      noticeVersion: own.noticeVersion ?? null,
+      grantedAt: own.grantedAt ?? null,
+      withdrawnAt: decisive.status === 'withdrawn' ? (decisive.withdrawnAt ?? null) : null,
+      expiresAt: own.expiresAt ?? null,
+      eventId: decisive.eventId,
+      ...(decisive.objection ? { objection: true } : {}),
+    };
+  });
+}
+
+/** The body of `POST /v1/subjects/lookup`. */
+export function lookupView(state: SubjectState, policy: Policy, now: string) {
+  return {
+    subjectKey: state.subjectKey,
+    consents: consentViews(state, policy, now),
+    signals: {},
+    erasure: state.erasure
+      ? { requestId: state.erasure.requestId, status: state.erasure.status, erasedAt: state.erasure.erasedAt ?? null }
+      : null,
+  };
+}

@@ -1,0 +1,55 @@
+import * as z from 'zod';
+
+/** Channels a marketing message can go out on. */
+export const CHANNELS = ['whatsapp', 'sms', 'voice', 'email', 'push'] as const;
+export const ChannelSchema = z.enum(CHANNELS);
+export type Channel = z.infer<typeof ChannelSchema>;
+
+/** Purpose slug, e.g. `marketing`, `newsletter`. */
+export const PurposeSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a slug: lowercase letters, digits, "_" or "-", at most 64 characters');
+
+/** How a consent was collected. */
+export const GRANT_SOURCES = [
+  'web_form',
+  'double_opt_in',
+  'whatsapp_optin',
+  'in_store',
+  'phone_call',
+  'preference_center',
+  'api',
+  'import',
+] as const;
+export const GrantSourceSchema = z.enum(GRANT_SOURCES);
+export type GrantSource = z.infer<typeof GrantSourceSchema>;
+
+/** How a withdrawal (opt-out, objection) reached us. */
+export const WITHDRAW_SOURCES = [
+  'api',
+  'keyword',
+  'whatsapp_stop_promotions',
+  'self_service_link',
+  'preference_center',
+  'one_click',
+  'phone_call',
+  'email',
+  'letter',
+  'in_store',
+] as const;
+export const WithdrawSourceSchema = z.enum(WITHDRAW_SOURCES);
+export type WithdrawSource = z.infer<typeof WithdrawSourceSchema>;
+
+/** Ledger event types. */
+export type EventType =
+  | 'consent.granted'
+  | 'consent.withdrawn'
+  | 'signal.recorded'
+  | 'send.recorded'
+  | 'erasure.requested'
+  | 'erasure.completed'
+  | 'preferences.visited';
+
+/** A scope key inside the state: `<channel|*>|<purpose|*>`. `*` stands for every channel / purpose. */
+export type ScopeKey = `${Channel | '*'}|${string}`;
+export const scopeKey = (channel: Channel | '*', purpose: string | '*'): ScopeKey => `${channel}|${purpose}`;

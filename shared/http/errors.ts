@@ -1,0 +1,97 @@
+/** One field-level problem: `path` is the dotted path into the request body. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** An error that maps onto an RFC 9457 problem document. Thrown by handlers, rendered by one middleware. */
+export class ProblemError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly errors?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(detail);
+    this.name = 'ProblemError';
+  }
+}
+
+export class ValidationError extends ProblemError {
+  constructor(detail: string, errors?: FieldError[], code = 'validation_failed') {
+    super(400, code, 'Invalid request', detail, errors);
+  }
+}
+
+export class MalformedJsonError extends ProblemError {
+  constructor(detail: string) {
+    super(400, 'malformed_json', 'Malformed JSON', detail);
+  }
+}
+
+export class InvalidIdentifierError extends ProblemError {
+  constructor(path: string, message: string) {
+    super(400, 'invalid_identifier', 'Invalid identifier', `${path}: ${message}`, [{ path, message }]);
+  }
+}
+
+export class IdentifierChannelMismatchError extends ProblemError {
+  constructor(path: string, message: string) {
+    super(400, 'identifier_channel_mismatch', 'Identifier cannot be reached on this channel', message, [
+      { path, message },
+    ]);
+  }
+}
+
+export class UnauthorizedError extends ProblemError {
+  constructor(detail = 'missing, unknown or revoked API key: send "Authorization: Bearer <api key>"') {
+    super(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'www-authenticate': 'Bearer' });
+  }
+}
+
+export class ForbiddenError extends ProblemError {
+  constructor(scope: string) {
+    super(403, 'forbidden', 'Forbidden', `this API key lacks the scope "${scope}" that this route needs`);
+  }
+}
+
+export class NotFoundError extends ProblemError {
+  constructor(detail = 'no such resource', code = 'not_found') {
+    super(404, code, 'Not found', detail);
+  }
+}
+
+export class MethodNotAllowedError extends ProblemError {
+  constructor(allowed: string[]) {
+    super(405, 'method_not_allowed', 'Method not allowed', `this path accepts ${allowed.join(', ')}`, undefined, {
+      allow: allowed.join(', '),
+    });
+  }
+}
+
+export class ConflictError extends ProblemError {
+  constructor(code: string, detail: string) {
+    super(409, code, 'Conflict', detail);
+  }
+}
+
+export class PayloadTooLargeError extends ProblemError {
+  constructor(limit: number) {
+    super(413, 'payload_too_large', 'Payload too large', `the body is larger than ${limit} bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends ProblemError {
+  constructor(expected = 'application/json') {
+    super(415, 'unsupported_media_type', 'Unsupported media type', `send the body as ${expected}`);
+  }
+}
+
+/** The store could not be read or written: fail closed. */
+export class ServiceUnavailableError extends ProblemError {
+  constructor(detail = 'the consent store is unavailable; do not send until it answers', code = 'store_unavailable') {
+    super(503, code, 'Service unavailable', detail, undefined, { 'retry-after': '1' });
+  }
+}

@@ -1,0 +1,40 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+/** Where the store lives: a table on an endpoint (DynamoDB Local) or in the account's region. */
+export interface StoreConfig {
+  tableName: string;
+  endpoint?: string;
+  region?: string;
+}
+
+/** The store's settings from the environment (read when first needed, so the local runtime can set them). */
+export function storeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StoreConfig {
+  return {
+    tableName: env.TABLE_NAME || 'consent-gate',
+    endpoint: env.DYNAMODB_ENDPOINT || undefined,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'eu-west-3',
+  };
+}
+
+/**
+ * A document client with short timeouts: the gate fails closed quickly instead of hanging when the
+ * store is away. SDK retries (throttling, 5xx) are bounded by maxAttempts.
+ */
+export function createDocumentClient(config: StoreConfig): DynamoDBDocumentClient {
+  const timeout = Number(process.env.DYNAMODB_TIMEOUT_MS ?? 3000);
+  const client = new DynamoDBClient({
+    region: config.region ?? process.env.AWS_REGION ?? 'eu-west-3',
+    endpoint: config.endpoint,
+    maxAttempts: 3,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(timeout, 1000), requestTimeout: timeout }),
+    // DynamoDB Local accepts any credentials; a real table uses the default provider chain.
+    ...(config.endpoint && !process.env.AWS_ACCESS_KEY_ID
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
+  });
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
+  });
+}

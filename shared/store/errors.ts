@@ -1,0 +1,33 @@
+import { ProblemError, ServiceUnavailableError } from '#http/errors.ts';
+import { logger } from '#shared/log.ts';
+
+/** True for a cancelled transaction or failed condition caused by a concurrent writer. */
+export function isWriteConflict(error: unknown): boolean {
+  const e = error as { name?: string; CancellationReasons?: { Code?: string }[] };
+  if (e?.name === 'ConditionalCheckFailedException' || e?.name === 'TransactionConflictException') return true;
+  if (e?.name !== 'TransactionCanceledException') return false;
+  const codes = (e.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
+  return codes.some((c) => c === 'ConditionalCheckFailed' || c === 'TransactionConflict');
+}
+
+/**
+ * Anything the store throws that is not a domain answer becomes a 503: the caller must not send.
+ * Only the error's name and code are logged (SDK messages can quote key values).
+ */
+export function storeFailure(error: unknown, operation: string): ProblemError {
+  if (error instanceof ProblemError) return error;
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  logger.error('store operation failed', {
+    operation,
+    errorName: e?.name ?? typeof error,
+    httpStatus: e?.$metadata?.httpStatusCode,
+  });
+  return new ServiceUnavailableError();
+}
+
+/** Full-jitter exponential backoff (AWS Architecture Blog), capped. */
+export function backoffMs(attempt: number, baseMs = 8, capMs = 250): number {
+  return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,77 @@
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Db } from './db.ts';
+import { storeFailure } from './errors.ts';
+import { keys } from './table.ts';
+
+/** How long a stored response answers retries. */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+export interface IdempotencyRecord {
+  requestHash: string;
+  status: 'in_progress' | 'completed';
+  response?: { statusCode: number; headers: Record<string, string>; body: string };
+}
+
+const key = (tenant: string, keyHash: string) => ({ PK: keys.idempotency(tenant, keyHash), SK: 'IDEM' });
+
+/**
+ * Claims an idempotency key. Returns undefined when this request owns it now, or the record another
+ * request left (in progress or completed). Expired records (TTL not yet swept) are taken over.
+ */
+export async function claimIdempotencyKey(
+  db: Db,
+  tenant: string,
+  keyHash: string,
+  requestHash: string,
+  now = Date.now(),
+): Promise<IdempotencyRecord | undefined> {
+  try {
+    await db.client.send(
+      new PutCommand({
+        TableName: db.table,
+        Item: {
+          ...key(tenant, keyHash),
+          requestHash,
+          status: 'in_progress',
+          expiresAtEpoch: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
+        },
+        ConditionExpression: 'attribute_not_exists(PK) OR expiresAtEpoch < :now',
+        ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
+      }),
+    );
+    return undefined;
+  } catch (error) {
+    if ((error as Error).name !== 'ConditionalCheckFailedException') throw storeFailure(error, 'claimIdempotencyKey');
+  }
+  try {
+    const out = await db.client.send(
+      new GetCommand({ TableName: db.table, Key: key(tenant, keyHash), ConsistentRead: true }),
+    );
+    return out.Item as IdempotencyRecord | undefined;
+  } catch (error) {
+    throw storeFailure(error, 'claimIdempotencyKey');
+  }
+}
+
+/** Stores the response that answers retries of this key. */
+export async function completeIdempotencyKey(
+  db: Db,
+  tenant: string,
+  keyHash: string,
+  response: NonNullable<IdempotencyRecord['response']>,
+): Promise<void> {
+  await db.client.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: key(tenant, keyHash),
+      UpdateExpression: 'SET #s = :done, #r = :response',
+      ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
+      ExpressionAttributeValues: { ':done': 'completed', ':response': response },
+    }),
+  );
+}
+
+/** Frees a key whose request failed, so a retry can run. */
+export async function releaseIdempotencyKey(db: Db, tenant: string, keyHash: string): Promise<void> {
+  await db.client.send(new DeleteCommand({ TableName: db.table, Key: key(tenant, keyHash) }));
+}

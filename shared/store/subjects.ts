@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import { GENESIS_HASH, hashEvent, type LedgerEvent } from '#domain/ledger.ts';
+import { type Change, emptyState, type NextEvent, type SubjectState } from '#domain/subject-state.ts';
+import { ServiceUnavailableError } from '#http/errors.ts';
+import type { IdentifierKind } from '#shared/identity/subject.ts';
+import type { Db } from './db.ts';
+import { backoffMs, isWriteConflict, sleep, storeFailure } from './errors.ts';
+import { AUDIT_SHARDS, keys } from './table.ts';
+
+/** Attempts of a contended append before giving up with 503 (40 concurrent writers need ~20 here). */
+const MAX_APPEND_ATTEMPTS = 40;
+const BATCH_GET_CHUNK = 100;
+const MAX_BATCH_ROUNDS = 8;
+
+const STATE_FIELDS = ['PK', 'SK', 'tenant'] as const;
+
+function toState(item: Record<string, unknown> | undefined): SubjectState | undefined {
+  if (!item) return undefined;
+  const state = { ...item };
+  for (const f of STATE_FIELDS) delete state[f];
+  return state as unknown as SubjectState;
+}
+
+/** Reads a subject's state item. Strongly consistent: a withdrawal counts for the very next check. */
+export async function getState(db: Db, tenant: string, subjectKey: string): Promise<SubjectState | undefined> {
+  try {
+    const out = await db.client.send(
+      new GetCommand({
+        TableName: db.table,
+        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.state },
+        ConsistentRead: true,
+      }),
+    );
+    return toState(out.Item);
+  } catch (error) {
+    throw storeFailure(error, 'getState');
+  }
+}
+
+/**
+ * Reads many state items: BatchGetItem in parallel chunks of 100, unprocessed keys retried with
+ * backoff a bounded number of times, then 503 (fail closed).
+ */
+export async function getStates(db: Db, tenant: string, subjectKeys: string[]): Promise<Map<string, SubjectState>> {
+  const unique = [...new Set(subjectKeys)];
+  const found = new Map<string, SubjectState>();
+  const chunks: string[][] = [];
+  for (let i = 0; i < unique.length; i += BATCH_GET_CHUNK) chunks.push(unique.slice(i, i + BATCH_GET_CHUNK));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      let pending: Record<string, unknown>[] = chunk.map((sk) => ({ PK: keys.subject(tenant, sk), SK: keys.state }));
+      for (let round = 0; pending.length > 0; round++) {
+        if (round >= MAX_BATCH_ROUNDS) throw new ServiceUnavailableError('the store kept throttling the batch read');
+        if (round > 0) await sleep(backoffMs(round, 20, 500));
+        try {
+          const out = await db.client.send(
+            new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }),
+          );
+          for (const item of out.Responses?.[db.table] ?? []) {
+            const state = toState(item);
+            if (state) found.set(state.subjectKey, state);
+          }
+          pending = (out.UnprocessedKeys?.[db.table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+        } catch (error) {
+          throw storeFailure(error, 'getStates');
+        }
+      }
+    }),
+  );
+  return found;
+}
+
+/** Audit-index shard of a subject: spreads a busy day over several index partitions. */
+export function auditShard(subjectKey: string): number {
+  return createHash('sha256').update(subjectKey).digest()[0] % AUDIT_SHARDS;
+}
+
+/** The stored form of a ledger event. */
+export function eventItem(tenant: string, subjectKey: string, event: LedgerEvent): Record<string, unknown> {
+  return {
+    PK: keys.subject(tenant, subjectKey),
+    SK: keys.event(event.seq),
+    GSI1PK: keys.auditDay(tenant, event.at.slice(0, 10), auditShard(subjectKey)),
+    GSI1SK: `${event.at}#${event.eventId}`,
+    subjectKey,
+    ...event,
+  };
+}
+
+/** Builds the next chained event from a draft. */
+export function chainEvent(current: SubjectState, next: NextEvent, draft: Change['event']): LedgerEvent {
+  const unhashed = {
+    eventId: next.eventId,
+    seq: next.seq,
+    type: draft.type,
+    at: draft.at,
+    channel: draft.channel ?? null,
+    purpose: draft.purpose ?? null,
+    source: draft.source ?? null,
+    data: draft.data,
+    prevHash: current.seq === 0 ? GENESIS_HASH : current.head,
+  };
+  return { ...unhashed, hash: hashEvent(unhashed) };
+}
+
+export interface Appended<T extends Change> {
+  result: T;
+  event: LedgerEvent;
+  state: SubjectState;
+}
+
+/**
+ * Applies one change to a subject: one TransactWriteItems that puts the new event (it must not exist)
+ * and the new state (its version must be the one read). On a conflict it re-reads and re-applies, with
+ * jittered backoff, a bounded number of times. So state and ledger never disagree and chains never fork.
+ * `apply` is pure and may throw a domain error (nothing is written then).
+ */
+export async function appendChange<T extends Change>(
+  db: Db,
+  tenant: string,
+  subjectKey: string,
+  apply: (current: SubjectState, next: NextEvent) => T,
+  kind?: IdentifierKind,
+): Promise<Appended<T>> {
+  for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+    const current = (await getState(db, tenant, subjectKey)) ?? emptyState(subjectKey, kind);
+    const next: NextEvent = { seq: current.seq + 1, eventId: ulid() };
+    const result = apply(current, next);
+    const event = chainEvent(current, next, result.event);
+    const state: SubjectState = {
+      ...result.state,
+      kind: result.state.kind ?? kind,
+      version: current.version + 1,
+      seq: next.seq,
+      head: event.hash,
+    };
+    try {
+      await db.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: db.table,
+                Item: eventItem(tenant, subjectKey, event),
+                ConditionExpression: 'attribute_not_exists(PK)',
+              },
+            },
+            {
+              Put: {
+                TableName: db.table,
+                Item: { PK: keys.subject(tenant, subjectKey), SK: keys.state, tenant, ...state },
+                ...(current.version === 0
+                  ? { ConditionExpression: 'attribute_not_exists(PK)' }
+                  : {
+                      ConditionExpression: 'version = :expected',
+                      ExpressionAttributeValues: { ':expected': current.version },
+                    }),
+              },
+            },
+          ],
+        }),
+      );
+      return { result, event, state };
+    } catch (error) {
+      if (!isWriteConflict(error)) throw storeFailure(error, 'appendChange');
+      await sleep(backoffMs(attempt));
+    }
+  }
+  throw new ServiceUnavailableError('too many concurrent changes to this subject; retry', 'write_contention');
+}
+
+/** The subject's ledger in seq order. */
+export async function listEvents(db: Db, tenant: string, subjectKey: string): Promise<LedgerEvent[]> {
+  const events: LedgerEvent[] = [];
+  let start: Record<string, unknown> | undefined;
+  try {
+    do {
+      const out = await db.client.send(
+        new QueryCommand({
+          TableName: db.table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :ev)',
+          ExpressionAttributeValues: { ':pk': keys.subject(tenant, subjectKey), ':ev': 'EV#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) events.push(toEvent(item));
+      start = out.LastEvaluatedKey;
+    } while (start);
+  } catch (error) {
+    throw storeFailure(error, 'listEvents');
+  }
+  return events;
+}
+
+/** The API shape of a stored event. */
+export function toEvent(item: Record<string, unknown>): LedgerEvent {
+  const { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash } = item as unknown as LedgerEvent;
+  return { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash };
+}

@@ -1,0 +1,56 @@
+/**
+ * The one table, described once: the local runtime creates it from this and the CDK stack declares it
+ * from this, so the two cannot drift.
+ */
+export const TABLE = {
+  partitionKey: 'PK',
+  sortKey: 'SK',
+  ttlAttribute: 'expiresAtEpoch',
+  indexes: [
+    /** Audit index: events by tenant, day and shard, in time order; also API keys by tenant. */
+    { name: 'GSI1', partitionKey: 'GSI1PK', sortKey: 'GSI1SK' },
+    /** Erasure requests by tenant and status, in due-date order. */
+    { name: 'GSI2', partitionKey: 'GSI2PK', sortKey: 'GSI2SK' },
+  ],
+} as const;
+
+/** Shards per day in the audit index (DESIGN.md). */
+export const AUDIT_SHARDS = 8;
+
+/** CreateTable input for DynamoDB (Local): on-demand, every key attribute a string. */
+export function createTableInput(tableName: string) {
+  const attributes = [TABLE.partitionKey, TABLE.sortKey, ...TABLE.indexes.flatMap((i) => [i.partitionKey, i.sortKey])];
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST' as const,
+    AttributeDefinitions: attributes.map((name) => ({ AttributeName: name, AttributeType: 'S' as const })),
+    KeySchema: [
+      { AttributeName: TABLE.partitionKey, KeyType: 'HASH' as const },
+      { AttributeName: TABLE.sortKey, KeyType: 'RANGE' as const },
+    ],
+    GlobalSecondaryIndexes: TABLE.indexes.map((i) => ({
+      IndexName: i.name,
+      KeySchema: [
+        { AttributeName: i.partitionKey, KeyType: 'HASH' as const },
+        { AttributeName: i.sortKey, KeyType: 'RANGE' as const },
+      ],
+      Projection: { ProjectionType: 'ALL' as const },
+    })),
+  };
+}
+
+/** Item keys: see DESIGN.md "Data model". */
+export const keys = {
+  subject: (tenant: string, subjectKey: string) => `T#${tenant}#S#${subjectKey}`,
+  state: 'STATE',
+  event: (seq: number) => `EV#${String(seq).padStart(12, '0')}`,
+  tenant: (tenant: string) => `T#${tenant}`,
+  policy: 'POLICY',
+  apiKey: (keyHash: string) => `KEY#${keyHash}`,
+  apiKeyId: (keyId: string) => `KEYID#${keyId}`,
+  apiKeysOfTenant: (tenant: string) => `T#${tenant}#KEYS`,
+  erasure: (tenant: string, requestId: string) => `T#${tenant}#ER#${requestId}`,
+  erasuresByStatus: (tenant: string, status: string) => `T#${tenant}#ER#${status}`,
+  idempotency: (tenant: string, keyHash: string) => `T#${tenant}#IDEM#${keyHash}`,
+  auditDay: (tenant: string, day: string, shard: number) => `T#${tenant}#D#${day}#${shard}`,
+};
