@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { createApiKey } from '#shared/auth/api-keys.ts';
@@ -58,4 +58,28 @@ export async function ensureDevKey(db: Db, options: { tenant: string; dataDir: s
     writeFileSync(file, JSON.stringify({ tenant: options.tenant, key: key.key }), { mode: 0o600 });
   }
   return { ...key, created: true };
+}
+
+const serverFile = (dataDir: string) => join(dataDir, 'server.json');
+
+/** Records which DynamoDB Local serves DATA_DIR while `npm start` runs, so the CLI can join it. */
+export function announceEndpoint(dataDir: string, endpoint: string): () => void {
+  if (dataDir === 'memory') return () => {};
+  writeFileSync(serverFile(dataDir), JSON.stringify({ endpoint, pid: process.pid }), { mode: 0o600 });
+  return () => rmSync(serverFile(dataDir), { force: true });
+}
+
+/** The endpoint of the `npm start` that serves DATA_DIR, if one is running. */
+export function runningEndpoint(dataDir: string): string | undefined {
+  if (dataDir === 'memory' || !existsSync(serverFile(dataDir))) return undefined;
+  try {
+    const { endpoint, pid } = JSON.parse(readFileSync(serverFile(dataDir), 'utf8')) as {
+      endpoint: string;
+      pid: number;
+    };
+    process.kill(pid, 0);
+    return endpoint;
+  } catch {
+    return undefined;
+  }
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDocumentClient } from '#store/client.ts';
 import { type Db, setDb } from '#store/db.ts';
-import { ensureDevKey, ensureTable } from './bootstrap.ts';
+import { announceEndpoint, ensureDevKey, ensureTable } from './bootstrap.ts';
 import { type EmbeddedDynamo, startDynamoLocal } from './dynamo.ts';
 import { createLocalServer } from './server.ts';
 
@@ -51,7 +51,9 @@ export interface LocalRuntime {
 export async function startLocal(settings: LocalSettings): Promise<LocalRuntime> {
   let dynamo: EmbeddedDynamo | undefined;
   let server: Server | undefined;
+  let withdraw = () => {};
   const stop = async () => {
+    withdraw();
     if (server?.listening) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
@@ -72,6 +74,7 @@ export async function startLocal(settings: LocalSettings): Promise<LocalRuntime>
     };
     setDb(db);
     await ensureTable(db);
+    if (dynamo) withdraw = announceEndpoint(settings.dataDir, endpoint);
     const devKey = await ensureDevKey(db, settings);
     server = createLocalServer();
     await new Promise<void>((resolve, reject) => {

@@ -40,7 +40,11 @@ export function client(baseUrl: string, key?: string) {
       payload = JSON.stringify(body);
       headers['content-type'] = 'application/json';
     }
-    const res = await fetch(`${baseUrl}${path}`, { method, headers: { ...headers, ...options.headers }, body: payload });
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { ...headers, ...options.headers },
+      body: payload,
+    });
     const text = await res.text();
     let parsed: unknown = text;
     if ((res.headers.get('content-type') ?? '').includes('json')) {
@@ -52,9 +56,13 @@ export function client(baseUrl: string, key?: string) {
   }
   return {
     call,
-    get: <T = any>(path: string, options?: { headers?: Record<string, string> }) => call<T>('GET', path, undefined, options),
-    post: <T = any>(path: string, body?: unknown, options?: { headers?: Record<string, string>; raw?: string | Buffer }) =>
-      call<T>('POST', path, body, options),
+    get: <T = any>(path: string, options?: { headers?: Record<string, string> }) =>
+      call<T>('GET', path, undefined, options),
+    post: <T = any>(
+      path: string,
+      body?: unknown,
+      options?: { headers?: Record<string, string>; raw?: string | Buffer },
+    ) => call<T>('POST', path, body, options),
     put: <T = any>(path: string, body?: unknown, options?: { headers?: Record<string, string> }) =>
       call<T>('PUT', path, body, options),
   };
