@@ -1,12 +1,18 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { isValidPhoneNumber } from 'libphonenumber-js/max';
 import { createApiKey, type Scope } from '../../shared/auth/api-keys.ts';
 import { getDb } from '../../shared/store/db.ts';
 
 /** A tenant id no other test uses. */
 export const tenantId = (prefix = 't') => `${prefix}-${randomBytes(5).toString('hex')}`;
 
-/** A valid French mobile number (E.164) no other test uses (in practice). */
-export const phone = () => `+336${String(randomInt(0, 100_000_000)).padStart(8, '0')}`;
+/** A valid French mobile number (E.164) no other test uses (in practice); some ranges are unassigned, so draw again. */
+export function phone(): string {
+  for (;;) {
+    const candidate = `+336${String(randomInt(0, 100_000_000)).padStart(8, '0')}`;
+    if (isValidPhoneNumber(candidate)) return candidate;
+  }
+}
 
 export const email = () => `person-${randomBytes(5).toString('hex')}@example.org`;
 

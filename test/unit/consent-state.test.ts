@@ -1,0 +1,163 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { dueBy, erasureStatus, requestErasure, tombstone } from '../../shared/domain/erasure.ts';
+import { decide } from '../../shared/domain/gate.ts';
+import { defaultPolicy } from '../../shared/domain/policy.ts';
+import {
+  type Change,
+  emptyState,
+  FreshConsentRequiredError,
+  grantConsent,
+  type SubjectState,
+  withdrawConsent,
+} from '../../shared/domain/subject-state.ts';
+import { CHANNELS, type Channel } from '../../shared/domain/vocabulary.ts';
+
+const NOW = '2026-11-24T10:00:00.000Z';
+const policy = defaultPolicy();
+
+/** Applies changes in order, as the store would (seq and version advance). */
+function run(...steps: ((s: SubjectState, next: { seq: number; eventId: string }) => Change)[]): SubjectState {
+  let state = emptyState('sk');
+  for (const step of steps) {
+    const next = { seq: state.seq + 1, eventId: `ev${state.seq + 1}` };
+    state = { ...step(state, next).state, seq: next.seq, version: state.version + 1 };
+  }
+  return state;
+}
+
+const grant =
+  (channel: Channel = 'whatsapp', extra: Partial<Parameters<typeof grantConsent>[1]> = {}) =>
+  (s: SubjectState, next: { seq: number; eventId: string }) =>
+    grantConsent(
+      s,
+      { channel, purpose: 'marketing', source: 'web_form', noticeVersion: 'v1', grantedAt: NOW, data: {}, ...extra },
+      next,
+      NOW,
+    );
+const withdraw =
+  (channel?: Channel, purpose?: string) => (s: SubjectState, next: { seq: number; eventId: string }) =>
+    withdrawConsent(s, { channel, purpose, source: 'api', data: {} }, next, NOW);
+
+const check = (state: SubjectState | undefined, channel: Channel = 'whatsapp', at = NOW) =>
+  decide(state, { channel, purpose: 'marketing', at }, policy);
+
+describe('the gate on consent', () => {
+  it('blocks an unknown subject with no_consent', () => {
+    expect(check(undefined)).toMatchObject({ decision: 'block', reasons: [{ code: 'no_consent' }], consent: null });
+  });
+
+  it('allows a granted scope and names the consent', () => {
+    const d = check(run(grant()));
+    expect(d.decision).toBe('allow');
+    expect(d.consent).toEqual({ eventId: 'ev1', grantedAt: NOW, noticeVersion: 'v1' });
+  });
+
+  it('blocks a withdrawn scope, and only that scope', () => {
+    const state = run(grant('whatsapp'), grant('sms'), withdraw('whatsapp', 'marketing'));
+    expect(check(state, 'whatsapp').reasons[0].code).toBe('consent_withdrawn');
+    expect(check(state, 'sms').decision).toBe('allow');
+  });
+
+  it('an objection to all channels blocks every channel, now and later', () => {
+    const state = run(grant('whatsapp'), grant('sms'), withdraw());
+    for (const channel of ['whatsapp', 'sms', 'voice'] as Channel[]) {
+      expect(check(state, channel).reasons[0].code).toBe('consent_withdrawn');
+    }
+  });
+
+  it('a fresh consent after an objection grants that scope again', () => {
+    const state = run(grant('whatsapp'), withdraw(), grant('whatsapp'));
+    expect(check(state, 'whatsapp').decision).toBe('allow');
+    expect(check(state, 'sms').reasons[0].code).toBe('consent_withdrawn');
+  });
+
+  it('withdrawal always wins over earlier grants (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...CHANNELS), { maxLength: 6 }),
+        fc.option(fc.constantFrom(...CHANNELS), { nil: undefined }),
+        (granted, withdrawn) => {
+          const state = run(...granted.map((c) => grant(c)), withdraw(withdrawn));
+          for (const channel of CHANNELS) {
+            const d = check(state, channel);
+            if (withdrawn === undefined || withdrawn === channel) expect(d.reasons[0]?.code).toBe('consent_withdrawn');
+            else expect(d.decision).toBe(granted.includes(channel) ? 'allow' : 'block');
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('records an objection when nothing was granted', () => {
+    const state = emptyState('sk');
+    const change = withdrawConsent(state, { channel: 'sms', source: 'api', data: {} }, { seq: 1, eventId: 'e1' }, NOW);
+    expect(change.state.scopes['sms|*']).toMatchObject({ status: 'withdrawn', objection: true });
+    expect(change.withdrawn).toEqual([{ channel: 'sms', purpose: '*' }]);
+    expect(change.event).toMatchObject({ type: 'consent.withdrawn', data: { objection: true } });
+  });
+
+  it('lists the scopes a withdrawal covers', () => {
+    const state = run(grant('whatsapp'), grant('sms'), grant('email'));
+    const change = withdrawConsent(state, { purpose: 'marketing', source: 'api', data: {} }, { seq: 4, eventId: 'e4' }, NOW);
+    expect(change.withdrawn).toEqual([
+      { channel: 'whatsapp', purpose: 'marketing' },
+      { channel: 'sms', purpose: 'marketing' },
+      { channel: 'email', purpose: 'marketing' },
+      { channel: '*', purpose: 'marketing' },
+    ]);
+  });
+
+  it('refuses an import over a withdrawal, an objection or an erasure', () => {
+    const imp = grant('whatsapp', { source: 'import' });
+    expect(() => run(grant(), withdraw('whatsapp', 'marketing'), imp)).toThrow(FreshConsentRequiredError);
+    expect(() => run(withdraw(), imp)).toThrow(FreshConsentRequiredError);
+    expect(() => run((s) => requestErasure(s, 'er1', NOW), imp)).toThrow(FreshConsentRequiredError);
+    expect(() => run(imp)).not.toThrow();
+    expect(() => run(grant(), withdraw('whatsapp', 'marketing'), grant())).not.toThrow();
+  });
+
+  it('expires a consent at expiresAt', () => {
+    const state = run(grant('whatsapp', { expiresAt: '2026-12-01T00:00:00.000Z' }));
+    expect(check(state, 'whatsapp', '2026-11-30T23:59:59.000Z').decision).toBe('allow');
+    expect(check(state, 'whatsapp', '2026-12-01T00:00:00.000Z').reasons[0].code).toBe('consent_expired');
+  });
+
+  it('expires a consent older than consentMaxAgeDays since the last own action', () => {
+    const old = '2023-01-01T00:00:00.000Z';
+    const state = run(grant('whatsapp', { grantedAt: old }));
+    expect(check(state, 'whatsapp', '2026-01-01T00:00:00.000Z').reasons[0].code).toBe('consent_expired');
+    const refreshed = { ...state, lastOwnActionAt: '2025-06-01T00:00:00.000Z' };
+    expect(check(refreshed, 'whatsapp', '2026-01-01T00:00:00.000Z').decision).toBe('allow');
+  });
+
+  it('an import does not count as the person’s own action', () => {
+    const state = run(grant('whatsapp', { source: 'import', grantedAt: '2020-01-01T00:00:00.000Z' }));
+    expect(state.lastOwnActionAt).toBeUndefined();
+  });
+});
+
+describe('erasure', () => {
+  it('blocks with erasure_pending from receipt, then subject_erased', () => {
+    const pending = run(grant(), (s) => requestErasure(s, 'er1', NOW));
+    expect(check(pending).reasons).toEqual([expect.objectContaining({ code: 'erasure_pending' })]);
+    const erased = run(grant(), (s) => requestErasure(s, 'er1', NOW), (s) => tombstone(s, 'er1', NOW));
+    expect(erased.scopes).toEqual({});
+    expect(check(erased).reasons[0].code).toBe('subject_erased');
+  });
+
+  it('is due one calendar month after receipt, clamped to the month’s end', () => {
+    expect(dueBy('2026-11-24T10:00:00.000Z')).toBe('2026-12-24T10:00:00.000Z');
+    expect(dueBy('2026-01-31T08:00:00.000Z')).toBe('2026-02-28T08:00:00.000Z');
+    expect(dueBy('2028-01-31T08:00:00.000Z')).toBe('2028-02-29T08:00:00.000Z');
+    expect(dueBy('2026-12-15T00:00:00.000Z')).toBe('2027-01-15T00:00:00.000Z');
+  });
+
+  it('is overdue when past due and not completed', () => {
+    const due = '2026-12-24T10:00:00.000Z';
+    expect(erasureStatus({ status: 'received', dueBy: due }, Date.parse('2026-12-25T00:00:00Z'))).toBe('overdue');
+    expect(erasureStatus({ status: 'received', dueBy: due }, Date.parse('2026-12-01T00:00:00Z'))).toBe('received');
+    expect(erasureStatus({ status: 'completed', dueBy: due }, Date.parse('2027-01-01T00:00:00Z'))).toBe('completed');
+  });
+});
