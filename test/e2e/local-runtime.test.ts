@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { getDb } from '../../shared/store/db.ts';
 import { freePort } from '../../infra/local/dynamo.ts';
 
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
@@ -140,6 +142,31 @@ describe('npm start (the local runtime)', () => {
     expect((await res.json()).reasons[0].code).toBe('no_consent');
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
+  });
+
+  it('uses an already-running DynamoDB with DYNAMODB_ENDPOINT and creates TABLE_NAME there', async () => {
+    const table = `runtime-${Date.now()}`;
+    const run = await start({
+      DATA_DIR: 'memory',
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      DYNAMODB_ENDPOINT: inject('dynamoEndpoint'),
+      TABLE_NAME: table,
+      DEV_API_KEY: 'dev-key-endpoint-0001',
+    });
+    expect(run.output()).toContain(`DynamoDB at ${inject('dynamoEndpoint')}, table ${table}`);
+    const tables = await getDb().client.send(new ListTablesCommand({}));
+    expect(tables.TableNames).toContain(table);
+    const res = await fetch(`${run.url}/v1/consents`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer dev-key-endpoint-0001', ...json },
+      body: JSON.stringify({ subject: { externalId: 'crm-1' }, channel: 'push', source: 'api', noticeVersion: 'v1' }),
+    });
+    expect(res.status).toBe(201);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    // Nothing of ours to stop: the external store keeps running.
+    expect((await getDb().client.send(new ListTablesCommand({}))).TableNames).toContain(table);
   });
 
   it('stops DynamoDB Local when starting fails half-way (port taken)', async () => {
