@@ -94,6 +94,29 @@ export const ROUTES: readonly Route[] = [
     scope: 'subjects:manage',
     summary: 'Carry out a received erasure request now',
   },
+  {
+    method: 'POST',
+    path: '/v1/optout-links',
+    fn: 'selfservice',
+    scope: 'consents:write',
+    summary: 'Signed opt-out and preference-centre links, with List-Unsubscribe headers',
+  },
+  { method: 'GET', path: '/optout/{token}', fn: 'selfservice', summary: 'Opt-out page (a GET never changes anything)' },
+  {
+    method: 'POST',
+    path: '/optout/{token}',
+    fn: 'selfservice',
+    summary: 'Confirm an opt-out; also the RFC 8058 one-click POST',
+    rawBody: true,
+  },
+  { method: 'GET', path: '/preferences/{token}', fn: 'selfservice', summary: 'Preference centre page' },
+  {
+    method: 'POST',
+    path: '/preferences/{token}',
+    fn: 'selfservice',
+    summary: 'Withdraw, give again, confirm choices or ask for erasure',
+    rawBody: true,
+  },
   { method: 'GET', path: '/openapi.json', fn: 'docs', summary: 'This API as OpenAPI 3.1' },
 ];
 

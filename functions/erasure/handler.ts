@@ -1,4 +1,4 @@
-import { erasureStatus, requestErasure } from '#domain/erasure.ts';
+import { erasureStatus } from '#domain/erasure.ts';
 import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
 import { NotFoundError } from '#http/errors.ts';
@@ -7,14 +7,13 @@ import { resolveSubject } from '#shared/identity/resolve.ts';
 import { ErasureListQuerySchema, ErasureRequestSchema } from '#shared/schemas/erasure.ts';
 import { getDb } from '#store/db.ts';
 import {
-  createErasureRequest,
   type ErasureRequest,
   eraseSubject,
   getErasureRequest,
   listErasureRequests,
   markErasureCompleted,
+  receiveErasureRequest,
 } from '#store/erasure.ts';
-import { appendChange } from '#store/subjects.ts';
 
 const view = (request: ErasureRequest, now = Date.now()) => ({
   ...request,
@@ -40,20 +39,16 @@ export const create = api(
     const resolved = await Promise.all(
       body.subjects.map((s, i) => resolveSubject(tenant, s, undefined, `subjects.${i}`)),
     );
-    const subjectKeys = [...new Set(resolved.map((r) => r.subjectKey))];
-    const db = getDb();
     const now = new Date().toISOString();
-    let request = await createErasureRequest(db, tenant, { ...body, subjectKeys }, now);
-    await Promise.all(
-      resolved.map(({ subjectKey, identifier }) =>
-        appendChange(
-          db,
-          tenant,
-          subjectKey,
-          (current) => requestErasure(current, request.requestId, now),
-          identifier.kind,
-        ),
-      ),
+    let request = await receiveErasureRequest(
+      getDb(),
+      tenant,
+      {
+        subjects: resolved.map(({ subjectKey, identifier }) => ({ subjectKey, kind: identifier.kind })),
+        requestedVia: body.requestedVia,
+        reference: body.reference,
+      },
+      now,
     );
     if (body.immediate) request = await complete(tenant, request);
     return { status: 202, body: view(request) };

@@ -7,12 +7,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import { dueBy, tombstone } from '#domain/erasure.ts';
+import { dueBy, requestErasure, tombstone } from '#domain/erasure.ts';
 import { emptyState } from '#domain/subject-state.ts';
 import { ServiceUnavailableError } from '#http/errors.ts';
+import type { IdentifierKind } from '#shared/identity/subject.ts';
 import type { Db } from './db.ts';
 import { backoffMs, isWriteConflict, sleep, storeFailure } from './errors.ts';
-import { chainEvent, eventItem, getState } from './subjects.ts';
+import { appendChange, chainEvent, eventItem, getState } from './subjects.ts';
 import { keys } from './table.ts';
 
 export interface ErasureRequest {
@@ -74,6 +75,35 @@ export async function createErasureRequest(
   } catch (error) {
     throw storeFailure(error, 'createErasureRequest');
   }
+  return request;
+}
+
+/**
+ * Receives an erasure request: stores it, then marks each subject `erasure_pending` with one chained
+ * `erasure.requested` event. Shared by the API (`POST /v1/erasure-requests`) and the preference centre.
+ */
+export async function receiveErasureRequest(
+  db: Db,
+  tenant: string,
+  input: {
+    subjects: { subjectKey: string; kind?: IdentifierKind }[];
+    requestedVia: string;
+    reference?: string;
+  },
+  now: string,
+): Promise<ErasureRequest> {
+  const subjectKeys = [...new Set(input.subjects.map((s) => s.subjectKey))];
+  const request = await createErasureRequest(
+    db,
+    tenant,
+    { subjectKeys, requestedVia: input.requestedVia, reference: input.reference },
+    now,
+  );
+  await Promise.all(
+    input.subjects.map(({ subjectKey, kind }) =>
+      appendChange(db, tenant, subjectKey, (current) => requestErasure(current, request.requestId, now), kind),
+    ),
+  );
   return request;
 }
 

@@ -1,0 +1,235 @@
+import { dueBy } from '#domain/erasure.ts';
+import type { Policy } from '#domain/policy.ts';
+import { effectiveScope, grantConsent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
+import { api } from '#http/api.ts';
+import { dispatch } from '#http/dispatch.ts';
+import type { ApiEvent } from '#http/middlewares.ts';
+import { resolveSubject } from '#shared/identity/resolve.ts';
+import { mintLinks, OptoutLinkRequestSchema } from '#shared/links/links.ts';
+import {
+  asOwnAction,
+  confirmPreferences,
+  findChangeableScope,
+  PreferenceFormSchema,
+  preferenceRows,
+} from '#shared/links/self-service.ts';
+import { type LinkClaims, type LinkKind, verifyLink } from '#shared/links/token.ts';
+import { logger } from '#shared/log.ts';
+import { PageError } from '#shared/pages/errors.ts';
+import { type Lang, messages, scopePhrase } from '#shared/pages/i18n.ts';
+import { htmlResponse } from '#shared/pages/layout.ts';
+import { optoutDonePage, optoutPage } from '#shared/pages/optout.ts';
+import { type PreferencesPageInput, preferencesPage } from '#shared/pages/preferences.ts';
+import { pageRoute, readForm } from '#shared/pages/route.ts';
+import { getSecrets } from '#shared/secrets.ts';
+import { getDb } from '#store/db.ts';
+import { receiveErasureRequest } from '#store/erasure.ts';
+import { getPolicy } from '#store/policy.ts';
+import { appendChange, getState } from '#store/subjects.ts';
+
+/** Where links point: `PUBLIC_BASE_URL`, else the API's own domain. */
+const baseUrl = (event: ApiEvent) => process.env.PUBLIC_BASE_URL || `https://${event.requestContext.domainName}`;
+
+/** POST /v1/optout-links — a signed opt-out link for one scope, a preference-centre link, the e-mail headers. */
+export const createLinks = api(
+  { scope: 'consents:write', body: OptoutLinkRequestSchema },
+  async ({ body, tenant, event }) => {
+    const { subjectKey } = await resolveSubject(tenant, body.subject, body.channel);
+    const { linkKeys } = await getSecrets();
+    const links = mintLinks({ ...body, tenant, subjectKey, baseUrl: baseUrl(event), keys: linkKeys, now: Date.now() });
+    return { status: 201, body: links };
+  },
+);
+
+/**
+ * Verifies the path's token for a page of `kind`. Forged, tampered or unknown-key links → 400 (and no
+ * organisation is named); expired genuine links → 410 with the tenant's privacy contact; a link of the
+ * other kind → 400. Nothing is ever recorded for a refused link.
+ */
+async function openLink<K extends LinkKind>(event: ApiEvent, kind: K, now: number) {
+  const token = event.pathParameters?.token ?? '';
+  const { linkKeys } = await getSecrets();
+  const result = verifyLink(token, linkKeys, { now, kind });
+  if (result.ok) {
+    return { claims: result.claims as Extract<LinkClaims, { kind: K }>, kid: result.kid };
+  }
+  logger.warn('self-service link refused', { reason: result.reason, kind, subjectKey: result.claims?.subjectKey });
+  if (result.reason === 'expired' && result.claims) {
+    const policy = await getPolicy(getDb(), result.claims.tenant);
+    throw new PageError(410, 'link_expired', 'expired', policy.controller);
+  }
+  if (result.reason === 'wrong_kind') throw new PageError(400, 'wrong_link_kind', 'wrong_kind');
+  throw new PageError(400, 'invalid_link', 'invalid');
+}
+
+/** The form target: the same link, keeping the chosen language. */
+const formAction = (event: ApiEvent, lang: Lang) => `${event.rawPath}?lang=${lang}`;
+
+const subjectOf = async (claims: LinkClaims) => {
+  const db = getDb();
+  const [state, policy] = await Promise.all([
+    getState(db, claims.tenant, claims.subjectKey),
+    getPolicy(db, claims.tenant),
+  ]);
+  return { db, state, policy };
+};
+
+/** GET /optout/{token} — what will stop and one button. Reads only: mail scanners prefetch links. */
+export const optoutGet = pageRoute(async (event, lang) => {
+  const { claims } = await openLink(event, 'optout', Date.now());
+  const { state, policy } = await subjectOf(claims);
+  const scope = effectiveScope(state, claims.channel, claims.purpose);
+  const page = optoutPage({
+    lang,
+    controller: policy.controller,
+    timeZone: policy.defaultTimezone,
+    channel: claims.channel,
+    purpose: claims.purpose,
+    action: formAction(event, lang),
+    withdrawnAt: scope?.status === 'withdrawn' ? scope.withdrawnAt : undefined,
+  });
+  return htmlResponse(200, lang, page);
+});
+
+/**
+ * POST /optout/{token} — the page's button (`self_service_link`) or a mail provider's RFC 8058 one-click
+ * POST (body `List-Unsubscribe=One-Click`, recorded as `one_click`). Already withdrawn: nothing new is
+ * recorded and the same confirmation is shown, so a second submission is harmless.
+ */
+export const optoutPost = pageRoute(async (event, lang) => {
+  const now = new Date().toISOString();
+  const { claims, kid } = await openLink(event, 'optout', Date.parse(now));
+  const form = await readForm(event);
+  const oneClick = form.get('List-Unsubscribe') === 'One-Click';
+  const { db, state, policy } = await subjectOf(claims);
+  const scope = effectiveScope(state, claims.channel, claims.purpose);
+  let withdrawnAt = scope?.status === 'withdrawn' ? scope.withdrawnAt : undefined;
+  if (!withdrawnAt) {
+    const input = {
+      channel: claims.channel,
+      purpose: claims.purpose,
+      source: oneClick ? 'one_click' : 'self_service_link',
+      data: { link: { kid, expiresAt: new Date(claims.exp * 1000).toISOString() } },
+    };
+    await appendChange(db, claims.tenant, claims.subjectKey, (current, next) =>
+      withdrawConsent(current, input, next, now),
+    );
+    withdrawnAt = now;
+  }
+  const page = optoutDonePage({
+    lang,
+    controller: policy.controller,
+    timeZone: policy.defaultTimezone,
+    channel: claims.channel,
+    purpose: claims.purpose,
+    withdrawnAt,
+  });
+  return htmlResponse(200, lang, page);
+});
+
+function preferencesInput(
+  event: ApiEvent,
+  lang: Lang,
+  state: SubjectState | undefined,
+  policy: Policy,
+  now: string,
+  flash?: PreferencesPageInput['flash'],
+): PreferencesPageInput {
+  const erasure = state?.erasure;
+  return {
+    lang,
+    controller: policy.controller,
+    timeZone: policy.defaultTimezone,
+    noticeVersion: policy.noticeVersion,
+    action: formAction(event, lang),
+    rows: preferenceRows(state, policy, now),
+    erasure:
+      erasure?.status === 'received'
+        ? { status: 'received', receivedAt: erasure.receivedAt, dueBy: dueBy(erasure.receivedAt) }
+        : erasure?.status === 'completed'
+          ? { status: 'completed', erasedAt: erasure.erasedAt ?? erasure.receivedAt }
+          : undefined,
+    flash,
+  };
+}
+
+/** GET /preferences/{token} — every scope with its state. Reads only (a visit alone is not recorded). */
+export const preferencesGet = pageRoute(async (event, lang) => {
+  const now = new Date().toISOString();
+  const { claims } = await openLink(event, 'preferences', Date.parse(now));
+  const { state, policy } = await subjectOf(claims);
+  return htmlResponse(200, lang, preferencesPage(preferencesInput(event, lang, state, policy, now)));
+});
+
+/**
+ * POST /preferences/{token} — withdraw a scope, give it again (`preference_center`, the current notice
+ * version), confirm the choices, or ask for erasure. Each change is the person's own action. A button
+ * pressed twice changes nothing the second time.
+ */
+export const preferencesPost = pageRoute(async (event, lang) => {
+  const now = new Date().toISOString();
+  const { claims } = await openLink(event, 'preferences', Date.parse(now));
+  const parsed = PreferenceFormSchema.safeParse(Object.fromEntries(await readForm(event)));
+  if (!parsed.success) throw new PageError(400, 'invalid_form', 'form');
+  const form = parsed.data;
+  const t = messages(lang);
+  const { db, state, policy } = await subjectOf(claims);
+  const append = (apply: Parameters<typeof appendChange>[3]) =>
+    appendChange(db, claims.tenant, claims.subjectKey, apply).then((r) => r.state);
+  const reply = (status: number, after: SubjectState | undefined, flash?: PreferencesPageInput['flash']) =>
+    htmlResponse(status, lang, preferencesPage(preferencesInput(event, lang, after, policy, now, flash)));
+
+  if (form.action === 'erase') {
+    if (!state) return reply(200, state);
+    if (form.confirm !== 'yes') return reply(400, state, { tone: 'warn', text: t.prefsEraseMissingConfirm });
+    if (state.erasure) return reply(200, state);
+    await receiveErasureRequest(
+      db,
+      claims.tenant,
+      { subjects: [{ subjectKey: claims.subjectKey }], requestedVia: 'self_service' },
+      now,
+    );
+    return reply(200, await getState(db, claims.tenant, claims.subjectKey));
+  }
+  const rows = preferenceRows(state, policy, now);
+  if (form.action === 'confirm') {
+    if (!state || state.erasure || !rows.some((r) => r.status === 'granted')) return reply(200, state);
+    const after = await append((current) => confirmPreferences(current, now));
+    return reply(200, after, { tone: 'ok', text: t.prefsDoneConfirmed });
+  }
+  const [channel, purpose] = form.scope;
+  const row = findChangeableScope(rows, channel, purpose);
+  if (!row || state?.erasure) return reply(400, state, { tone: 'warn', text: t.prefsUnknownScope });
+  const what = scopePhrase(lang, channel, purpose);
+  if (form.action === 'withdraw') {
+    const after =
+      row.status === 'withdrawn'
+        ? state
+        : await append((current, next) =>
+            asOwnAction(
+              withdrawConsent(current, { channel, purpose, source: 'preference_center', data: {} }, next, now),
+              now,
+            ),
+          );
+    return reply(200, after, { tone: 'ok', text: t.prefsDoneWithdrawn(what) });
+  }
+  const grant = {
+    channel,
+    purpose,
+    source: 'preference_center',
+    noticeVersion: policy.noticeVersion,
+    grantedAt: now,
+    data: {},
+  };
+  const after =
+    row.status === 'granted' ? state : await append((current, next) => grantConsent(current, grant, next, now));
+  return reply(200, after, { tone: 'ok', text: t.prefsDoneGranted(what, policy.noticeVersion) });
+});
+
+export const handler = dispatch({
+  'POST /v1/optout-links': createLinks,
+  'GET /optout/{token}': optoutGet,
+  'POST /optout/{token}': optoutPost,
+  'GET /preferences/{token}': preferencesGet,
+  'POST /preferences/{token}': preferencesPost,
+});

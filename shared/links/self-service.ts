@@ -1,0 +1,66 @@
+import * as z from 'zod';
+import type { Policy } from '#domain/policy.ts';
+import { type Change, latest, type SubjectState } from '#domain/subject-state.ts';
+import { consentViews } from '#domain/views.ts';
+import { type Channel, ChannelSchema, PurposeSchema } from '#domain/vocabulary.ts';
+import type { PreferenceRow } from '#shared/pages/preferences.ts';
+
+/**
+ * Pure rules of the self-service pages (no I/O, no clock): what the preference centre lists, which
+ * scopes a form may touch, and how a person's own action is recorded.
+ */
+
+/** The scopes of a subject as the preference centre lists them; `*` objections cannot be changed there. */
+export function preferenceRows(state: SubjectState | undefined, policy: Policy, now: string): PreferenceRow[] {
+  if (!state) return [];
+  return consentViews(state, policy, now).map((view) => ({
+    channel: view.channel,
+    purpose: view.purpose,
+    status: view.status,
+    grantedAt: view.grantedAt,
+    withdrawnAt: view.withdrawnAt,
+    changeable: view.channel !== '*' && view.purpose !== '*',
+  }));
+}
+
+const ScopeFieldSchema = z
+  .string()
+  .transform((value) => value.split('|'))
+  .pipe(z.tuple([ChannelSchema, PurposeSchema]));
+
+/** A preference-centre form: which button was pressed, on which scope. */
+export const PreferenceFormSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('withdraw'), scope: ScopeFieldSchema }),
+  z.object({ action: z.literal('grant'), scope: ScopeFieldSchema }),
+  z.object({ action: z.literal('confirm') }),
+  z.object({ action: z.literal('erase'), confirm: z.literal('yes').optional() }),
+]);
+export type PreferenceForm = z.infer<typeof PreferenceFormSchema>;
+
+/**
+ * A form may only touch a scope the subject already has, concrete (not a `*` objection): the
+ * preferences link manages what exists, it cannot add a channel or purpose nobody consented to.
+ */
+export function findChangeableScope(
+  rows: readonly PreferenceRow[],
+  channel: Channel,
+  purpose: string,
+): PreferenceRow | undefined {
+  return rows.find((r) => r.changeable && r.channel === channel && r.purpose === purpose);
+}
+
+/**
+ * Marks a change as the person's own action: it resets the consent age (API.md, `consent_expired`).
+ * Only POSTs of the preference centre count; showing a page never writes anything.
+ */
+export function asOwnAction<T extends Change>(change: T, now: string): T {
+  return { ...change, state: { ...change.state, lastOwnActionAt: latest(change.state.lastOwnActionAt, now) } };
+}
+
+/** "My choices are up to date": a visit the person confirmed, recorded as their own action. */
+export function confirmPreferences(current: SubjectState, now: string): Change {
+  return asOwnAction(
+    { state: current, event: { type: 'preferences.visited', at: now, source: 'preference_center', data: {} } },
+    now,
+  );
+}
