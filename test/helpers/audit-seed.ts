@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import type { LedgerEvent } from '../../shared/domain/ledger.ts';
+import { emptyState, type SubjectState } from '../../shared/domain/subject-state.ts';
+import type { Db } from '../../shared/store/db.ts';
+import { chainEvent, eventItem } from '../../shared/store/subjects.ts';
+import { keys } from '../../shared/store/table.ts';
+
+/** A subjectKey-shaped random key (43 base64url characters, like an HMAC-SHA-256). */
+export const randomSubjectKey = () => randomBytes(32).toString('base64url');
+
+const CHANNELS = ['whatsapp', 'sms', 'email'] as const;
+
+/** Writes items with BatchWriteItem (25 per call, a few calls in flight, unprocessed items retried). */
+export async function batchPut(db: Db, items: Record<string, unknown>[], inFlight = 4): Promise<void> {
+  const chunks: Record<string, unknown>[][] = [];
+  for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
+  let next = 0;
+  const worker = async () => {
+    while (next < chunks.length) {
+      let pending = chunks[next++].map((Item) => ({ PutRequest: { Item } }));
+      while (pending.length) {
+        const out = await db.client.send(new BatchWriteCommand({ RequestItems: { [db.table]: pending } }));
+        pending = (out.UnprocessedItems?.[db.table] ?? []) as typeof pending;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+}
+
+export interface Seeded {
+  subjects: Map<string, LedgerEvent[]>;
+  /** Every event with its subject, in time order (`at`, then eventId). */
+  timeline: (LedgerEvent & { subjectKey: string })[];
+}
+
+/**
+ * Seeds a ledger fast, straight into the table: `subjects` chains of `perSubject` correctly hashed events
+ * (the real `chainEvent`/`eventItem`), their times spread over `[start, start + spanMs)`, plus each
+ * subject's state item (seq, head, version) as `appendChange` would leave it.
+ */
+export async function seedLedger(
+  db: Db,
+  tenant: string,
+  options: { subjects: number; perSubject: number; start: string; spanMs: number },
+): Promise<Seeded> {
+  const items: Record<string, unknown>[] = [];
+  const subjects = new Map<string, LedgerEvent[]>();
+  const timeline: Seeded['timeline'] = [];
+  const start = Date.parse(options.start);
+  for (let s = 0; s < options.subjects; s++) {
+    const subjectKey = randomSubjectKey();
+    let state: SubjectState = emptyState(subjectKey, 'phone');
+    const times = Array.from({ length: options.perSubject }, () => start + Math.floor(Math.random() * options.spanMs))
+      .sort((a, b) => a - b)
+      .map((t) => new Date(t).toISOString());
+    const chain: LedgerEvent[] = [];
+    times.forEach((at, i) => {
+      const channel = CHANNELS[(s + i) % CHANNELS.length];
+      const event = chainEvent(
+        state,
+        { seq: state.seq + 1, eventId: ulid(Date.parse(at)) },
+        i % 4 === 3
+          ? { type: 'consent.withdrawn', at, channel, purpose: 'marketing', source: 'api', data: { scopes: [] } }
+          : {
+              type: 'consent.granted',
+              at,
+              channel,
+              purpose: 'marketing',
+              source: 'web_form',
+              data: { noticeVersion: `v${i}`, grantedAt: at, expiresAt: null },
+            },
+      );
+      state = { ...state, version: state.version + 1, seq: event.seq, head: event.hash };
+      chain.push(event);
+      items.push(eventItem(tenant, subjectKey, event));
+      timeline.push({ ...event, subjectKey });
+    });
+    items.push({ PK: keys.subject(tenant, subjectKey), SK: keys.state, tenant, ...state });
+    subjects.set(subjectKey, chain);
+  }
+  await batchPut(db, items);
+  // Byte order of `<at>#<eventId>`, as the index sorts (not localeCompare, which ignores punctuation).
+  const key = (e: { at: string; eventId: string }) => `${e.at}#${e.eventId}`;
+  timeline.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return { subjects, timeline };
+}
