@@ -117,6 +117,48 @@ export const ROUTES: readonly Route[] = [
     summary: 'Withdraw, give again, confirm choices or ask for erasure',
     rawBody: true,
   },
+  {
+    method: 'POST',
+    path: '/v1/subjects/access',
+    fn: 'subjects',
+    scope: 'consents:read',
+    summary: "Art. 15 copy of a subject's data: consents, receipts, full history",
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/events',
+    fn: 'audit',
+    scope: 'audit:read',
+    summary: 'Every event of a time range, NDJSON or CSV, paged by cursor',
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/verify',
+    fn: 'audit',
+    scope: 'audit:read',
+    summary: 'Re-compute every chain touched in a time range',
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/summary',
+    fn: 'audit',
+    scope: 'audit:read',
+    summary: 'Event counts per day, type and channel; contacts by block level',
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/erasures',
+    fn: 'audit',
+    scope: 'audit:read',
+    summary: 'Erasure requests with their deadlines (pending, overdue, due within N days)',
+  },
+  { method: 'GET', path: '/dashboard', fn: 'audit', summary: 'The DPO dashboard page' },
+  {
+    method: 'GET',
+    path: '/dashboard/assets/{file}',
+    fn: 'audit',
+    summary: "The dashboard's script, style and chart library",
+  },
   { method: 'GET', path: '/openapi.json', fn: 'docs', summary: 'This API as OpenAPI 3.1' },
 ];
 

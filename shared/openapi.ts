@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { PolicySchema } from '#domain/policy.ts';
 import { ROUTES, routeKey } from '#infra/routes.ts';
 import { OptoutLinkRequestSchema } from './links/links.ts';
+import { SubjectAccessSchema } from './schemas/audit.ts';
 import { ConsentGrantSchema, ConsentWithdrawSchema, SubjectLookupSchema } from './schemas/consents.ts';
 import { ErasureRequestSchema } from './schemas/erasure.ts';
 import { GateBatchSchema, GateCheckSchema } from './schemas/gate.ts';
@@ -14,6 +15,7 @@ export const REQUEST_BODIES: Record<string, z.ZodType> = {
   'POST /v1/gate/check': GateCheckSchema,
   'POST /v1/gate/check-batch': GateBatchSchema,
   'POST /v1/erasure-requests': ErasureRequestSchema,
+  'POST /v1/subjects/access': SubjectAccessSchema,
   'POST /v1/optout-links': OptoutLinkRequestSchema,
 };
 

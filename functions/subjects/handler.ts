@@ -1,3 +1,4 @@
+import { accessReport } from '#domain/audit.ts';
 import { verifyChain } from '#domain/ledger.ts';
 import { lookupView } from '#domain/views.ts';
 import { api } from '#http/api.ts';
@@ -6,6 +7,7 @@ import { NotFoundError } from '#http/errors.ts';
 import { parseOrThrow } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { SubjectKeySchema } from '#shared/identity/subject.ts';
+import { SubjectAccessSchema } from '#shared/schemas/audit.ts';
 import { SubjectLookupSchema } from '#shared/schemas/consents.ts';
 import { getDb } from '#store/db.ts';
 import { getPolicy } from '#store/policy.ts';
@@ -42,7 +44,27 @@ export const events = api({ scope: 'consents:read' }, async ({ event, tenant }) 
   };
 });
 
+/**
+ * POST /v1/subjects/access — the Art. 15 copy: controller, consents with receipts, full history. The
+ * identifier the caller sent is echoed back (normalised) so the copy is complete; it is never stored.
+ */
+export const access = api({ scope: 'consents:read', body: SubjectAccessSchema }, async ({ body, tenant }) => {
+  const { subjectKey, identifier } = await resolveSubject(tenant, body.subject);
+  const db = getDb();
+  const [state, ledger, policy] = await Promise.all([
+    getState(db, tenant, subjectKey),
+    listEvents(db, tenant, subjectKey),
+    getPolicy(db, tenant),
+  ]);
+  if (!state && ledger.length === 0) {
+    throw new NotFoundError('no consent, withdrawal or signal was ever recorded for this subject', 'subject_not_found');
+  }
+  const now = new Date().toISOString();
+  return { status: 200, body: accessReport({ subjectKey, identifier, state, events: ledger, policy, now }) };
+});
+
 export const handler = dispatch({
+  'POST /v1/subjects/access': access,
   'POST /v1/subjects/lookup': lookup,
   'GET /v1/subjects/{subjectKey}/events': events,
 });

@@ -1,8 +1,9 @@
 import { erasureStatus } from './erasure.ts';
 import { type ChainBreak, type LedgerEvent, verifyChain } from './ledger.ts';
+import { blockLikelihood, channelSignals, signalChannels } from './likelihood.ts';
 import type { Policy } from './policy.ts';
 import type { SubjectState } from './subject-state.ts';
-import { type ConsentView, consentViews } from './views.ts';
+import { type ConsentView, consentViews, signalViews } from './views.ts';
 
 /** A half-open time range `[from, to)`, both ISO instants in UTC with milliseconds. */
 export interface AuditRange {
@@ -148,6 +149,21 @@ export class SummaryBuilder {
 /** Block levels of the likelihood model, and `unknown` for a contact with no readable state. */
 export const BLOCK_LEVELS = ['none', 'suspected', 'likely'] as const;
 export type BlockLevel = (typeof BLOCK_LEVELS)[number];
+
+const LEVEL_RANK: Record<BlockLevel, number> = { none: 0, suspected: 1, likely: 2 };
+
+/**
+ * A contact's block level at `now`: the highest of its channels (a contact that likely blocked the
+ * business on WhatsApp counts as `likely`); `none` without any signal.
+ */
+export function contactBlockLevel(state: SubjectState, policy: Policy, now: string): BlockLevel {
+  let level: BlockLevel = 'none';
+  for (const channel of signalChannels(state)) {
+    const l = blockLikelihood(channelSignals(state, channel), policy, now).level;
+    if (LEVEL_RANK[l] > LEVEL_RANK[level]) level = l;
+  }
+  return level;
+}
 
 /** Share of contacts per block level: counts and fractions (0 when there are no contacts). */
 export function levelShare(levels: Iterable<BlockLevel>) {
@@ -321,6 +337,7 @@ export function accessReport(input: {
       recipients: 'none: the service only answers whether a message may be sent',
     },
     consents,
+    signals: state ? signalViews(state, policy, now) : {},
     receipts: consents.map((view) => consentReceipt(view, subjectKey, policy, events)),
     erasure: state?.erasure
       ? {
@@ -337,7 +354,7 @@ export function accessReport(input: {
 
 // ---------------------------------------------------------------------------------------------- erasures
 
-/** An erasure request as the DPO sees it: its shown status and the whole days left to its deadline. */
+/** An erasure request as the DPO sees it: its shown status and the whole days left to its deadline (negative: late). */
 export function erasureDeadline<R extends { status: 'received' | 'completed'; dueBy: string }>(
   request: R,
   now: number,
@@ -345,6 +362,6 @@ export function erasureDeadline<R extends { status: 'received' | 'completed'; du
   return {
     ...request,
     status: erasureStatus(request, now),
-    daysLeft: request.status === 'completed' ? null : Math.floor((Date.parse(request.dueBy) - now) / 86_400_000),
+    daysLeft: request.status === 'completed' ? null : Math.trunc((Date.parse(request.dueBy) - now) / 86_400_000) || 0,
   };
 }
