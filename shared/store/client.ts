@@ -28,7 +28,13 @@ export function createDocumentClient(config: StoreConfig): DynamoDBDocumentClien
     region: config.region ?? process.env.AWS_REGION ?? 'eu-west-3',
     endpoint: config.endpoint,
     maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(timeout, 1000), requestTimeout: timeout }),
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: Math.min(timeout, 1000),
+      requestTimeout: timeout,
+      // Without it a request past requestTimeout only logs a warning and waits on: a silent store would
+      // hang the gate until the Lambda timeout instead of failing closed (test/faults/sdk-retries.test.ts).
+      throwOnRequestTimeout: true,
+    }),
     // DynamoDB Local accepts any credentials; a real table uses the default provider chain.
     ...(config.endpoint && !process.env.AWS_ACCESS_KEY_ID
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
