@@ -1,5 +1,6 @@
 import {
   BatchWriteCommand,
+  DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -11,6 +12,7 @@ import { dueBy, requestErasure, tombstone } from '#domain/erasure.ts';
 import { emptyState } from '#domain/subject-state.ts';
 import { ServiceUnavailableError } from '#http/errors.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
+import { logger } from '#shared/log.ts';
 import type { Db } from './db.ts';
 import { backoffMs, isWriteConflict, sleep, storeFailure } from './errors.ts';
 import { appendChange, chainEvent, eventItem, getState } from './subjects.ts';
@@ -99,11 +101,20 @@ export async function receiveErasureRequest(
     { subjectKeys, requestedVia: input.requestedVia, reference: input.reference },
     now,
   );
-  await Promise.all(
+  const flagged = await Promise.allSettled(
     input.subjects.map(({ subjectKey, kind }) =>
       appendChange(db, tenant, subjectKey, (current) => requestErasure(current, request.requestId, now), kind),
     ),
   );
+  const failed = flagged.find((r) => r.status === 'rejected');
+  if (failed) {
+    // The caller gets a 503 and retries: no orphan "received" request may stay behind. Subjects already
+    // flagged stay blocked (erasure_pending), the safe side; the retry re-flags them with its own request.
+    await db.client
+      .send(new DeleteCommand({ TableName: db.table, Key: requestKey(tenant, request.requestId) }))
+      .catch((error) => logger.warn('could not withdraw a half-received erasure request', { errorName: error?.name }));
+    throw failed.reason;
+  }
   return request;
 }
 
