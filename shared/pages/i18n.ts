@@ -119,6 +119,7 @@ export interface Messages {
   optoutChangeMind: string;
   prefsHeading: (org: string) => string;
   prefsIntro: string;
+  prefsIntroReadOnly: string;
   prefsNothing: string;
   prefsGranted: (date: string) => string;
   prefsWithdrawn: (date: string) => string;
@@ -172,6 +173,7 @@ const en: Messages = {
   optoutChangeMind: 'Changed your mind? You can give your consent again at any time by contacting us.',
   prefsHeading: (org) => `Your message preferences with ${org}`,
   prefsIntro: 'Here is what you agreed to receive. You can stop each one, or allow it again, at any time.',
+  prefsIntroReadOnly: 'Here is what you agreed to receive.',
   prefsNothing: 'We hold no consent for you: nothing is recorded about you.',
   prefsGranted: (date) => `Allowed since ${date}`,
   prefsWithdrawn: (date) => `Stopped on ${date}`,
@@ -230,6 +232,7 @@ const fr: Messages = {
   prefsHeading: (org) => `Vos préférences de messages chez ${org}`,
   prefsIntro:
     'Voici ce que vous avez accepté de recevoir. Vous pouvez arrêter chaque message, ou l’autoriser de nouveau, à tout moment.',
+  prefsIntroReadOnly: 'Voici ce que vous avez accepté de recevoir.',
   prefsNothing: 'Nous n’avons aucun consentement pour vous : rien n’est enregistré à votre sujet.',
   prefsGranted: (date) => `Autorisé depuis le ${date}`,
   prefsWithdrawn: (date) => `Arrêté le ${date}`,

@@ -69,7 +69,7 @@ ${rowForm(input, row, label)}
   });
   const canChange = !input.erasure && input.rows.some((r) => r.changeable);
   const list = input.rows.length
-    ? html`<p>${t.prefsIntro}</p>
+    ? html`<p>${canChange ? t.prefsIntro : t.prefsIntroReadOnly}</p>
 <ul class="scopes">${rows}</ul>
 ${canChange && input.rows.some((r) => r.changeable && r.status !== 'granted') ? html`<p class="muted">${t.prefsGrantNotice(input.noticeVersion)}</p>` : ''}
 ${
