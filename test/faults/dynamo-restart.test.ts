@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTable } from '../../infra/local/bootstrap.ts';
+import { type EmbeddedDynamo, freePort, startDynamoLocal } from '../../infra/local/dynamo.ts';
+import { verifyChain } from '../../shared/domain/ledger.ts';
+import { createDocumentClient } from '../../shared/store/client.ts';
+import { type Db, setDb } from '../../shared/store/db.ts';
+import { listEvents } from '../../shared/store/subjects.ts';
+import { grantBody, tenantWithKey } from '../helpers/factories.ts';
+import { client, startServer } from '../helpers/http.ts';
+
+/*
+ * DynamoDB Local killed (SIGKILL, by PID) under a running server, then started again on the same port
+ * with the same data folder: the gate answers 503 while the store is away (never an allow, never a
+ * hang, never a 500), and answers again by itself once the store is back, with the data intact.
+ */
+
+const TABLE = 'consent-gate-restart';
+let dataDir: string;
+let port: number;
+let dynamo: EmbeddedDynamo | undefined;
+let db: Db;
+let server: Awaited<ReturnType<typeof startServer>>;
+let api: ReturnType<typeof client>;
+let tenant: string;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'consent-gate-restart-'));
+  port = await freePort();
+  dynamo = await startDynamoLocal({ dataDir, port });
+  db = { client: createDocumentClient({ tableName: TABLE, endpoint: dynamo.endpoint }), table: TABLE };
+  await ensureTable(db);
+  setDb(db);
+  server = await startServer();
+  const key = await tenantWithKey(['admin']);
+  tenant = key.tenant;
+  api = client(server.url, key.key);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await dynamo?.stop();
+  setDb(undefined);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('DynamoDB Local killed and restarted under a running server', () => {
+  it('fails closed while the store is away and recovers by itself', async () => {
+    const body = grantBody();
+    const granted = await api.post('/v1/consents', body);
+    expect(granted.status).toBe(201);
+    const check = () => api.post('/v1/gate/check', { subject: body.subject, channel: 'whatsapp' });
+    expect((await check()).body.decision).toBe('allow');
+
+    // Traffic keeps flowing while the store dies and comes back.
+    const seen: { status: number; decision?: string; code?: string }[] = [];
+    let running = true;
+    const traffic = (async () => {
+      while (running) {
+        const res = await check();
+        seen.push({ status: res.status, decision: res.body?.decision, code: res.body?.code });
+        await sleep(20);
+      }
+    })();
+
+    await sleep(200);
+    process.kill((dynamo as EmbeddedDynamo).pid, 'SIGKILL');
+    await (dynamo as EmbeddedDynamo).stop();
+    dynamo = undefined;
+
+    const down = await check();
+    expect(down.status).toBe(503);
+    expect(down.headers.get('content-type')).toBe('application/problem+json');
+    expect(down.body.code).toBe('store_unavailable');
+    const refused = await api.post('/v1/consents/withdraw', { subject: body.subject, channel: 'whatsapp' });
+    expect(refused.status).toBe(503);
+    await sleep(300);
+
+    dynamo = await startDynamoLocal({ dataDir, port });
+    // No restart of the server, no new client: the service must find the store again on its own.
+    let recovered: Awaited<ReturnType<typeof check>> | undefined;
+    for (let attempt = 0; attempt < 100 && recovered?.status !== 200; attempt++) {
+      recovered = await check();
+      if (recovered.status !== 200) await sleep(100);
+    }
+    running = false;
+    await traffic;
+
+    expect(recovered?.status).toBe(200);
+    expect(recovered?.body.decision).toBe('allow');
+    // Every answer during the outage was either the right decision or a fail-closed 503.
+    expect(seen.length).toBeGreaterThan(0);
+    for (const s of seen) {
+      expect([200, 503]).toContain(s.status);
+      if (s.status === 200) expect(s.decision).toBe('allow');
+      else expect(s.code).toBe('store_unavailable');
+    }
+    expect(seen.some((s) => s.status === 503)).toBe(true);
+
+    // Writes work again, the refused withdrawal left no trace, and the chain is intact.
+    const withdrawn = await api.post('/v1/consents/withdraw', { subject: body.subject, channel: 'whatsapp' });
+    expect(withdrawn.status).toBe(200);
+    expect((await check()).body.decision).toBe('block');
+    const events = await listEvents(db, tenant, granted.body.subjectKey);
+    expect(events.map((e) => e.type)).toEqual(['consent.granted', 'consent.withdrawn']);
+    expect(verifyChain(events).valid).toBe(true);
+  });
+});
