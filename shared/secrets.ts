@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -8,17 +8,25 @@ export interface Secrets {
   identifierKey: Buffer;
   /** Link-signing keys, newest first: new links use the first, old links verify while any key matches their kid. */
   linkKeys: { kid: string; key: Buffer }[];
+  /** WhatsApp app secret that signs webhooks (cloud; locally the WHATSAPP_APP_SECRET env var wins). */
+  whatsappAppSecret?: string;
+  /** Token of Meta's webhook verification handshake (cloud; locally WHATSAPP_VERIFY_TOKEN wins). */
+  whatsappVerifyToken?: string;
 }
 
 interface SecretsFile {
   identifierKey: string;
   linkKeys: { kid: string; key: string }[];
+  whatsappAppSecret?: string;
+  whatsappVerifyToken?: string;
 }
 
 function decode(file: SecretsFile): Secrets {
   return {
     identifierKey: Buffer.from(file.identifierKey, 'base64'),
     linkKeys: file.linkKeys.map((k) => ({ kid: k.kid, key: Buffer.from(k.key, 'base64') })),
+    ...(file.whatsappAppSecret ? { whatsappAppSecret: file.whatsappAppSecret } : {}),
+    ...(file.whatsappVerifyToken ? { whatsappVerifyToken: file.whatsappVerifyToken } : {}),
   };
 }
 
@@ -48,12 +56,60 @@ function loadLocal(dataDir: string): Secrets {
   return decode(JSON.parse(readFileSync(path, 'utf8')));
 }
 
-/** Cloud secrets: one Secrets Manager secret (JSON), read once per container through Powertools Parameters. */
-async function loadCloud(secretId: string): Promise<Secrets> {
+/** Reads one JSON secret by id or ARN. */
+export type FetchSecret = (secretId: string) => Promise<Record<string, unknown> | undefined>;
+
+const fromSecretsManager: FetchSecret = async (secretId) => {
   const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
-  const value = await getSecret<SecretsFile>(secretId, { transform: 'json', maxAge: 300 });
-  if (!value?.identifierKey || !value.linkKeys?.length) throw new Error('secret is missing identifierKey or linkKeys');
-  return decode(value);
+  return getSecret<Record<string, unknown>>(secretId, { transform: 'json', maxAge: 300 });
+};
+
+/** The kid of a link key: a short hash of the key, so the secret needs no kid of its own. */
+export const linkKeyId = (key: Buffer): string => createHash('sha256').update(key).digest('hex').slice(0, 8);
+
+const base64Key = (value: unknown, what: string): Buffer => {
+  if (typeof value !== 'string' || value.length < 32) throw new Error(`secret is missing ${what}`);
+  return Buffer.from(value, 'base64');
+};
+
+/**
+ * Cloud secrets from Secrets Manager, fetched in parallel once per container. Three secrets, so each
+ * function is granted only what it uses (the stack generates the first two):
+ * - `SECRETS_ID`: `{"identifierKey": base64}` (a `linkKeys` array of the one-secret layout is still read),
+ * - `LINK_KEYS_SECRET_ID`: `{"key": base64, "previousKeys": [base64, ...]}`, newest first; kid = hash prefix,
+ * - `WHATSAPP_SECRET_ID`: `{"appSecret": "...", "verifyToken": "..."}`.
+ * An id that is not set leaves its part empty (the gate has no link keys).
+ */
+export async function loadCloud(
+  env: NodeJS.ProcessEnv,
+  fetchSecret: FetchSecret = fromSecretsManager,
+): Promise<Secrets> {
+  const read = (id: string | undefined) => (id ? fetchSecret(id) : Promise.resolve(undefined));
+  const [main, links, whatsapp] = await Promise.all([
+    read(env.SECRETS_ID),
+    read(env.LINK_KEYS_SECRET_ID),
+    read(env.WHATSAPP_SECRET_ID),
+  ]);
+  const identifierKey = base64Key(main?.identifierKey, 'identifierKey');
+  let linkKeys: Secrets['linkKeys'] = [];
+  if (links) {
+    const previous = Array.isArray(links.previousKeys) ? links.previousKeys : [];
+    linkKeys = [links.key, ...previous].map((value) => {
+      const key = base64Key(value, 'a link key');
+      return { kid: linkKeyId(key), key };
+    });
+  } else if (Array.isArray(main?.linkKeys)) {
+    linkKeys = decode(main as unknown as SecretsFile).linkKeys;
+  }
+  const appSecret = typeof whatsapp?.appSecret === 'string' && whatsapp.appSecret ? whatsapp.appSecret : undefined;
+  const verifyToken =
+    typeof whatsapp?.verifyToken === 'string' && whatsapp.verifyToken ? whatsapp.verifyToken : undefined;
+  return {
+    identifierKey,
+    linkKeys,
+    ...(appSecret ? { whatsappAppSecret: appSecret } : {}),
+    ...(verifyToken ? { whatsappVerifyToken: verifyToken } : {}),
+  };
 }
 
 let cached: Promise<Secrets> | undefined;
@@ -62,7 +118,7 @@ let cached: Promise<Secrets> | undefined;
 export function getSecrets(): Promise<Secrets> {
   if (!cached) {
     const secretId = process.env.SECRETS_ID;
-    cached = secretId ? loadCloud(secretId) : Promise.resolve(loadLocal(process.env.DATA_DIR || '.data'));
+    cached = secretId ? loadCloud(process.env) : Promise.resolve(loadLocal(process.env.DATA_DIR || '.data'));
     cached.catch(() => {
       cached = undefined;
     });

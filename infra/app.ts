@@ -1,0 +1,51 @@
+import { App, Aspects, Duration } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import * as z from 'zod';
+import { ConsentGateStack } from './stack.ts';
+
+/** Deployment settings, from `cdk.json` or `-c name=value`. */
+const ContextSchema = z
+  .object({
+    stage: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'stage: lowercase letters, digits and "-"')
+      .default('dev'),
+    domainName: z.string().min(3).optional(),
+    certificateArn: z.string().startsWith('arn:aws:acm:').optional(),
+    alarmEmail: z.email().optional(),
+    gateLatencyP99Ms: z.coerce.number().int().positive().optional(),
+    throttleRate: z.coerce.number().int().positive().optional(),
+    throttleBurst: z.coerce.number().int().positive().optional(),
+    whatsappPhoneNumberTenants: z.string().optional(),
+  })
+  .refine((c) => Boolean(c.domainName) === Boolean(c.certificateArn), {
+    message: 'domainName and certificateArn go together',
+  });
+
+const app = new App();
+const read = (name: string) => app.node.tryGetContext(name) || undefined;
+const context = ContextSchema.parse(
+  Object.fromEntries(Object.keys(ContextSchema.shape).map((name) => [name, read(name)])),
+);
+
+new ConsentGateStack(app, `consent-gate-${context.stage}`, {
+  // Environment-agnostic unless the CLI knows the account: `cdk synth` works offline, without credentials.
+  env:
+    process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION
+      ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION }
+      : undefined,
+  stage: context.stage,
+  domainName: context.domainName,
+  certificateArn: context.certificateArn,
+  alarmEmail: context.alarmEmail,
+  gateLatencyP99: context.gateLatencyP99Ms ? Duration.millis(context.gateLatencyP99Ms) : undefined,
+  throttle:
+    context.throttleRate && context.throttleBurst
+      ? { rateLimit: context.throttleRate, burstLimit: context.throttleBurst }
+      : undefined,
+  whatsappPhoneNumberTenants: context.whatsappPhoneNumberTenants,
+  description: `consent-gate (${context.stage}): GDPR consent ledger and pre-send gate`,
+});
+
+// The AwsSolutions rules run on every synth, not only in the tests: an unsuppressed finding fails `cdk synth`.
+Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));

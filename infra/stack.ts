@@ -1,0 +1,333 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import {
+  DomainName,
+  HttpApi,
+  HttpMethod,
+  HttpRoute,
+  HttpRouteKey,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { Alarms } from './constructs/alarms.ts';
+import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
+import { ConsentTable, type TableAccessLevel } from './constructs/consent-table.ts';
+import { FUNCTIONS, type FunctionName, ROUTES, type Route } from './routes.ts';
+
+/** The secrets a function may read (each its own Secrets Manager secret). */
+export type SecretName = 'identifier' | 'linkKeys' | 'whatsapp';
+
+/** What one function is given: table access, secrets, size, and files it reads at run time. */
+export interface FunctionGrant {
+  table: TableAccessLevel;
+  secrets: readonly SecretName[];
+  memorySize?: number;
+  timeout?: Duration;
+  files?: readonly ShippedFile[];
+  /** Extra environment (settings, never secrets). */
+  environment?: Readonly<Record<string, string>>;
+}
+
+/** Where Lambda unpacks a function's asset (`LAMBDA_TASK_ROOT`). */
+const TASK_ROOT = '/var/task';
+const DASHBOARD_DIR = 'dashboard-assets';
+
+/**
+ * Least privilege, in one place: each function gets only what its handlers touch.
+ * - `identifier`: the subjectKey HMAC key — every function that turns a phone/e-mail into a subjectKey.
+ * - `linkKeys`: signing keys of opt-out/preference links — only what signs or verifies links.
+ * - `whatsapp`: the app secret and verify token — only the webhook.
+ */
+export const FUNCTION_GRANTS = {
+  health: { table: 'lookup', secrets: [] },
+  // Reads states and the policy; `record: true` appends a send event (conditional Puts), idempotency records.
+  gate: { table: 'write', secrets: ['identifier'], memorySize: 1024 },
+  consents: { table: 'write', secrets: ['identifier', 'linkKeys'] },
+  subjects: { table: 'read', secrets: ['identifier'] },
+  erasure: { table: 'erase', secrets: ['identifier'], timeout: Duration.seconds(29) },
+  signals: { table: 'write', secrets: ['identifier'] },
+  webhooks: { table: 'write', secrets: ['identifier', 'whatsapp'] },
+  policy: { table: 'write', secrets: [] },
+  selfservice: { table: 'write', secrets: ['identifier', 'linkKeys'] },
+  // Exports and chain verification walk many events: more memory (CPU) and API Gateway's full 29 s.
+  // The dashboard page serves its script, styles and chart.js from files shipped beside the bundle.
+  audit: {
+    table: 'audit',
+    secrets: [],
+    memorySize: 1024,
+    timeout: Duration.seconds(29),
+    environment: { DASHBOARD_ASSETS_DIR: `${TASK_ROOT}/${DASHBOARD_DIR}` },
+    files: [
+      { from: 'shared/pages/dashboard/assets/dashboard.js', to: `${DASHBOARD_DIR}/dashboard.js` },
+      { from: 'shared/pages/dashboard/assets/dashboard.css', to: `${DASHBOARD_DIR}/dashboard.css` },
+      { from: 'node_modules/chart.js/dist/chart.umd.min.js', to: `${DASHBOARD_DIR}/chart.umd.min.js` },
+    ],
+  },
+  docs: { table: 'none', secrets: [] },
+} as const satisfies Record<FunctionName, FunctionGrant>;
+
+/** The authorizer reads one API-key item by its hash; it needs no secret (keys are stored hashed). */
+export const AUTHORIZER_GRANT: FunctionGrant = { table: 'lookup', secrets: [] };
+
+/** Authorizer results are cached per Authorization header: a revoked key stops working within this. */
+export const AUTHORIZER_CACHE_TTL = Duration.seconds(30);
+
+export interface ConsentGateStackProps extends StackProps {
+  /** Deployment stage (`dev`, `prod`): names the stack and its resources. */
+  stage: string;
+  /** Custom domain (with an ACM certificate in the stack's region); else the execute-api URL. */
+  domainName?: string;
+  certificateArn?: string;
+  /** Where alarms are e-mailed (the subscription must be confirmed from the e-mail). */
+  alarmEmail?: string;
+  /** Steady-state requests per second and burst for the whole API (API Gateway stage throttling). */
+  throttle?: { rateLimit: number; burstLimit: number };
+  /** Gate latency alarm threshold (p99 of the gate function's duration). */
+  gateLatencyP99?: Duration;
+  /** `phoneNumberId:tenant,...` routing of WhatsApp webhooks. */
+  whatsappPhoneNumberTenants?: string;
+  logRetention?: RetentionDays;
+}
+
+// API Gateway access logs: who called what and how it went, never the caller's IP address or user agent.
+const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    requestTime: '$context.requestTime',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    responseLength: '$context.responseLength',
+    responseLatency: '$context.responseLatency',
+    integrationLatency: '$context.integrationLatency',
+    integrationError: '$context.integrationErrorMessage',
+    authorizerError: '$context.authorizer.error',
+    tenant: '$context.authorizer.tenant',
+    keyId: '$context.authorizer.keyId',
+  }),
+);
+
+/**
+ * consent-gate on AWS: an HTTP API whose routes and functions are generated from the route table, a
+ * Lambda authorizer for API keys, one DynamoDB table, secrets in Secrets Manager, alarms to SNS.
+ */
+export class ConsentGateStack extends Stack {
+  readonly api: HttpApi;
+  readonly table: ConsentTable;
+  readonly functions: Partial<Record<FunctionName, ConsentFunction>>;
+  readonly authorizer: ConsentFunction;
+  readonly alarmTopic: Topic;
+
+  constructor(scope: Construct, id: string, props: ConsentGateStackProps) {
+    super(scope, id, props);
+    const logRetention = props.logRetention ?? RetentionDays.THREE_MONTHS;
+
+    // One customer-managed key for the table, the secrets and the alarm topic: key use shows in CloudTrail,
+    // access is granted per role, and disabling it makes the data unreadable (crypto-shredding at end of life).
+    const key = new Key(this, 'DataKey', {
+      description: `consent-gate ${props.stage}: table, secrets and alarm topic`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.table = new ConsentTable(this, 'Data', key);
+
+    const secrets: Record<SecretName, { secret: Secret; env: string }> = {
+      identifier: {
+        env: 'SECRETS_ID',
+        // The subjectKey HMAC key. Retained and never rotated: a new key would orphan every subject and
+        // every erasure tombstone (they could no longer be matched). 64 alphanumerics, read as base64: 384 bits.
+        secret: new Secret(this, 'IdentifierSecret', {
+          description: 'consent-gate identifier HMAC key (never rotate: subjectKeys depend on it)',
+          encryptionKey: key,
+          removalPolicy: RemovalPolicy.RETAIN,
+          generateSecretString: {
+            secretStringTemplate: '{}',
+            generateStringKey: 'identifierKey',
+            passwordLength: 64,
+            excludePunctuation: true,
+            includeSpace: false,
+          },
+        }),
+      },
+      linkKeys: {
+        env: 'LINK_KEYS_SECRET_ID',
+        // Signs opt-out and preference links. Rotated by hand: put a new `key` and move the old one to
+        // `previousKeys`, so links already sent keep working (docs/deploy.md).
+        secret: new Secret(this, 'LinkKeysSecret', {
+          description: 'consent-gate link-signing keys: {"key": newest, "previousKeys": [...]}',
+          encryptionKey: key,
+          removalPolicy: RemovalPolicy.RETAIN,
+          generateSecretString: {
+            secretStringTemplate: '{}',
+            generateStringKey: 'key',
+            passwordLength: 64,
+            excludePunctuation: true,
+            includeSpace: false,
+          },
+        }),
+      },
+      whatsapp: {
+        env: 'WHATSAPP_SECRET_ID',
+        // Meta's app secret is pasted in after deploy; the verify token is ours to generate.
+        secret: new Secret(this, 'WhatsAppSecret', {
+          description: 'consent-gate WhatsApp webhook: {"appSecret": from Meta, "verifyToken": generated}',
+          encryptionKey: key,
+          generateSecretString: {
+            secretStringTemplate: JSON.stringify({ appSecret: '' }),
+            generateStringKey: 'verifyToken',
+            passwordLength: 40,
+            excludePunctuation: true,
+            includeSpace: false,
+          },
+        }),
+      },
+    };
+
+    const noRotation = (name: SecretName, reason: string) =>
+      NagSuppressions.addResourceSuppressions(secrets[name].secret, [{ id: 'AwsSolutions-SMG4', reason }]);
+    noRotation('identifier', 'Rotating the subjectKey HMAC key would orphan every subject and erasure tombstone.');
+    noRotation('linkKeys', 'Rotated by hand with an overlap (previousKeys) so links already sent keep working.');
+    noRotation('whatsapp', "Meta issues the app secret; it is rotated in Meta's console, then pasted here.");
+
+    this.api = new HttpApi(this, 'Api', {
+      apiName: `consent-gate-${props.stage}`,
+      description: 'consent-gate HTTP API (routes generated from infra/routes.ts)',
+      createDefaultStage: false,
+      // With a custom domain, it is the only way in (one TLS policy, one place to put a WAF).
+      disableExecuteApiEndpoint: Boolean(props.domainName),
+    });
+    const publicBaseUrl = props.domainName ? `https://${props.domainName}` : this.api.apiEndpoint;
+
+    const common = {
+      PUBLIC_BASE_URL: publicBaseUrl,
+      ...(props.whatsappPhoneNumberTenants ? { WHATSAPP_PHONE_NUMBER_TENANTS: props.whatsappPhoneNumberTenants } : {}),
+    };
+    const build = (name: string, grant: FunctionGrant) => {
+      const fn = new ConsentFunction(this, `Fn-${name}`, {
+        name,
+        logRetention,
+        environment: { ...common, ...grant.environment },
+        memorySize: grant.memorySize,
+        timeout: grant.timeout,
+        files: grant.files,
+      });
+      fn.bind(this.table, grant.table);
+      for (const secret of grant.secrets) fn.useSecret(secrets[secret].secret, secrets[secret].env);
+      return fn;
+    };
+    // A function exists when a route needs it (docs also serves `$default`): the route table drives the stack.
+    const deployed = FUNCTIONS.filter((name) => name === 'docs' || ROUTES.some((route) => route.fn === name));
+    this.functions = Object.fromEntries(deployed.map((name) => [name, build(name, FUNCTION_GRANTS[name])]));
+    this.authorizer = build('authorizer', AUTHORIZER_GRANT);
+
+    const authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', this.authorizer.function, {
+      authorizerName: 'api-key',
+      responseTypes: [HttpLambdaResponseType.SIMPLE],
+      identitySource: ['$request.header.Authorization'],
+      resultsCacheTtl: AUTHORIZER_CACHE_TTL,
+    });
+    const integrations = new Map<FunctionName, HttpLambdaIntegration>();
+    const integration = (fn: FunctionName) => {
+      let found = integrations.get(fn);
+      if (!found) {
+        found = new HttpLambdaIntegration(`Integration-${fn}`, (this.functions[fn] as ConsentFunction).function);
+        integrations.set(fn, found);
+      }
+      return found;
+    };
+    for (const route of ROUTES) {
+      const created = this.api.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration: integration(route.fn),
+        // Protected routes go through the key authorizer (the function then checks the route's scope);
+        // public ones (health, pages, the signed WhatsApp webhook) do not.
+        ...(route.scope ? { authorizer } : {}),
+      });
+      if (!route.scope) {
+        NagSuppressions.addResourceSuppressions(
+          created,
+          [{ id: 'AwsSolutions-APIG4', reason: publicRouteReason(route) }],
+          true,
+        );
+      }
+    }
+    // Unknown paths and wrong methods reach a function, whose dispatch answers our problem+json 404/405.
+    const defaultRoute = new HttpRoute(this, 'DefaultRoute', {
+      httpApi: this.api,
+      routeKey: HttpRouteKey.DEFAULT,
+      integration: integration('docs'),
+    });
+    NagSuppressions.addResourceSuppressions(defaultRoute, [
+      { id: 'AwsSolutions-APIG4', reason: 'Unmatched requests only get a problem+json 404/405; no data is reachable.' },
+    ]);
+
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const stage = new HttpStage(this, 'Stage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 200, burstLimit: 400 },
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
+      ...(props.domainName && props.certificateArn
+        ? {
+            domainMapping: {
+              domainName: new DomainName(this, 'Domain', {
+                domainName: props.domainName,
+                certificate: Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn),
+              }),
+            },
+          }
+        : {}),
+    });
+
+    this.alarmTopic = new Topic(this, 'AlarmTopic', {
+      displayName: `consent-gate ${props.stage} alarms`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    // CloudWatch publishes to the encrypted topic: it needs to use the key, nothing more.
+    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    new Alarms(this, 'Alarms', {
+      topic: this.alarmTopic,
+      api: this.api,
+      stage,
+      table: this.table.table,
+      functions: [...Object.values(this.functions), this.authorizer],
+      gate: this.functions.gate as ConsentFunction,
+      gateLatencyP99: props.gateLatencyP99 ?? Duration.millis(500),
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: publicBaseUrl, description: 'Base URL of the API (API_URL)' });
+    new CfnOutput(this, 'TableName', { value: this.table.table.tableName, description: 'TABLE_NAME for the CLI' });
+    new CfnOutput(this, 'WhatsAppSecretArn', { value: secrets.whatsapp.secret.secretArn });
+    new CfnOutput(this, 'LinkKeysSecretArn', { value: secrets.linkKeys.secret.secretArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+  }
+}
+
+/** Why a route may be public: the protection it has instead of an API key (cdk-nag APIG4). */
+export function publicRouteReason(route: Route): string {
+  if (route.path.startsWith('/optout/') || route.path.startsWith('/preferences/'))
+    return 'Self-service page for the person: authorised by the HMAC-signed, expiring link token in the path.';
+  if (route.path.startsWith('/v1/webhooks/'))
+    return "Meta's webhook: POST is authenticated by the X-Hub-Signature-256 HMAC, GET by the verify token.";
+  if (route.path.startsWith('/dashboard'))
+    return 'Static dashboard page and assets; every data call it makes carries an audit:read API key.';
+  return `Public by design, no tenant data: ${route.summary}.`;
+}

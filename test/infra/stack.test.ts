@@ -1,0 +1,325 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TABLE_ACCESS } from '../../infra/constructs/consent-table.ts';
+import { FUNCTIONS, type FunctionName, ROUTES, routeKey } from '../../infra/routes.ts';
+import { AUTHORIZER_GRANT, FUNCTION_GRANTS } from '../../infra/stack.ts';
+import { TABLE } from '../../shared/store/table.ts';
+import { logicalId, type Resources, roleGrants, synthStack } from './stack-fixture.ts';
+
+let synth: ReturnType<typeof synthStack>;
+let resources: Resources;
+
+/** The functions a route needs, plus docs (the `$default` route). */
+const deployed = FUNCTIONS.filter((fn) => fn === 'docs' || ROUTES.some((r) => r.fn === fn));
+const fnId = (name: string) => logicalId(resources, 'AWS::Lambda::Function', `Fn${name}Function`);
+const roleId = (name: string) => logicalId(resources, 'AWS::IAM::Role', `Fn${name}Role`);
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const refTo = (value: unknown): string | undefined =>
+  (value as { Ref?: string })?.Ref ?? (value as { 'Fn::GetAtt'?: string[] })?.['Fn::GetAtt']?.[0];
+
+beforeAll(() => {
+  // One real synthesis for the file: every function bundled by esbuild, the AwsSolutions pack applied.
+  synth = synthStack({ alarmEmail: 'dpo@example.org' });
+  resources = synth.resources;
+}, 240_000);
+
+describe('routes and functions come from the route table', () => {
+  it('declares every route of infra/routes.ts, and nothing else but $default', () => {
+    const keys = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
+    expect(keys.sort()).toEqual([...ROUTES.map(routeKey), '$default'].sort());
+  });
+
+  it('puts the API-key authorizer on every scoped route and none on public ones', () => {
+    const authorizerId = logicalId(resources, 'AWS::ApiGatewayV2::Authorizer', 'Api');
+    for (const [, route] of ofType('AWS::ApiGatewayV2::Route')) {
+      const declared = ROUTES.find((r) => routeKey(r) === route.Properties.RouteKey);
+      if (declared?.scope) {
+        expect(route.Properties.AuthorizationType, route.Properties.RouteKey).toBe('CUSTOM');
+        expect(route.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
+      } else {
+        expect(route.Properties.AuthorizationType ?? 'NONE', route.Properties.RouteKey).toBe('NONE');
+      }
+    }
+  });
+
+  it('sends each route to its own function, and $default to docs (problem+json 404/405)', () => {
+    const integrationTarget = (integrationRef: string) => {
+      const uri = resources[integrationRef].Properties.IntegrationUri;
+      return refTo(uri);
+    };
+    for (const [, route] of ofType('AWS::ApiGatewayV2::Route')) {
+      const target = route.Properties.Target['Fn::Join'][1][1].Ref as string;
+      const declared = ROUTES.find((r) => routeKey(r) === route.Properties.RouteKey);
+      expect(integrationTarget(target), route.Properties.RouteKey).toBe(fnId(declared?.fn ?? 'docs'));
+    }
+  });
+
+  it('builds one function per capability plus the authorizer, all Node.js 22 on arm64 with tracing and JSON logs', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions).toHaveLength(deployed.length + 1);
+    for (const name of [...deployed, 'authorizer']) {
+      const fn = resources[fnId(name)].Properties;
+      expect(fn.Runtime).toBe('nodejs22.x');
+      expect(fn.Architectures).toEqual(['arm64']);
+      expect(fn.Handler).toBe('index.handler');
+      expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.LoggingConfig.LogFormat).toBe('JSON');
+      const logGroup = resources[refTo(fn.LoggingConfig.LogGroup) as string];
+      expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
+      expect(logGroup.Properties.RetentionInDays).toBeGreaterThan(0);
+      expect(fn.Environment.Variables).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: 'consent-gate',
+        POWERTOOLS_METRICS_NAMESPACE: 'ConsentGate',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+    }
+  });
+
+  it('bundles each function as minified ESM with a source map, the gate on its own', () => {
+    const sizes: Record<string, number> = {};
+    for (const name of [...deployed, 'authorizer']) {
+      const asset = resources[fnId(name)].Metadata['aws:asset:path'] as string;
+      const dir = join(synth.outdir, asset);
+      const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
+      expect(existsSync(join(dir, 'index.mjs.map')), name).toBe(true);
+      expect(code, name).toMatch(/sourceMappingURL=index\.mjs\.map/);
+      // ESM with the createRequire shim; minified = long lines (only template literals keep their newlines).
+      expect(code.startsWith('import{createRequire as __cgRequire}'), name).toBe(true);
+      expect(code.length / code.split('\n').length, name).toBeGreaterThan(1000);
+      // The AWS SDK comes from the runtime, not the bundle.
+      expect(code).not.toMatch(/DynamoDBClient\s*=\s*class/);
+      sizes[name] = statSync(join(dir, 'index.mjs')).size;
+    }
+    // The gate bundle has only gate code: no pages, no dashboard, no ledger export.
+    const gate = readFileSync(
+      join(synth.outdir, resources[fnId('gate')].Metadata['aws:asset:path'], 'index.mjs'),
+      'utf8',
+    );
+    // (The route table with its summaries is in every bundle: dispatch answers 404/405 from it.)
+    expect(gate).not.toMatch(/<!doctype html>|application\/x-ndjson|text\/csv/i);
+    console.info('bundle sizes (bytes):', JSON.stringify(sizes));
+  });
+
+  it('ships the dashboard files beside the audit bundle, where DASHBOARD_ASSETS_DIR points', async () => {
+    const { DASHBOARD_ASSETS } = await import('../../shared/pages/dashboard/page.ts');
+    const audit = resources[fnId('audit')];
+    const dir = join(synth.outdir, audit.Metadata['aws:asset:path']);
+    const assetsDir = audit.Properties.Environment.Variables.DASHBOARD_ASSETS_DIR as string;
+    expect(assetsDir.startsWith('/var/task/')).toBe(true);
+    const shipped = readdirSync(join(dir, assetsDir.slice('/var/task/'.length)));
+    expect(shipped.sort()).toEqual([...DASHBOARD_ASSETS].sort());
+  });
+});
+
+describe('API key authorizer', () => {
+  it('uses simple responses, payload 2.0, the Authorization header, and caches results at most 60 s', () => {
+    const authorizer = ofType('AWS::ApiGatewayV2::Authorizer')[0][1].Properties;
+    expect(authorizer).toMatchObject({
+      AuthorizerType: 'REQUEST',
+      EnableSimpleResponses: true,
+      AuthorizerPayloadFormatVersion: '2.0',
+      IdentitySource: ['$request.header.Authorization'],
+    });
+    expect(authorizer.AuthorizerResultTtlInSeconds).toBeGreaterThan(0);
+    expect(authorizer.AuthorizerResultTtlInSeconds).toBeLessThanOrEqual(60);
+    expect(refTo(authorizer.AuthorizerUri['Fn::Join'][1][5])).toBe(fnId('authorizer'));
+  });
+});
+
+describe('the table', () => {
+  it('is on-demand, recoverable, protected, retained, KMS-encrypted, with TTL and the GSIs of DESIGN.md', () => {
+    const [, table] = ofType('AWS::DynamoDB::Table')[0];
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(table.UpdateReplacePolicy).toBe('Retain');
+    const p = table.Properties;
+    expect(p.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(p.DeletionProtectionEnabled).toBe(true);
+    expect(p.SSESpecification).toMatchObject({ SSEEnabled: true, SSEType: 'KMS' });
+    const key = resources[refTo(p.SSESpecification.KMSMasterKeyId) as string];
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+    expect(p.TimeToLiveSpecification).toEqual({ AttributeName: TABLE.ttlAttribute, Enabled: true });
+    expect(p.KeySchema).toEqual([
+      { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+      { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
+    ]);
+    expect(
+      p.GlobalSecondaryIndexes.map((i: any) => ({
+        name: i.IndexName,
+        keys: i.KeySchema.map((k: any) => k.AttributeName),
+      })),
+    ).toEqual(TABLE.indexes.map((i) => ({ name: i.name, keys: [i.partitionKey, i.sortKey] })));
+  });
+});
+
+describe('least privilege', () => {
+  const tableArnOf = (grant: { resource: string }) => grant.resource;
+
+  it('grants each function exactly the table actions and indexes of its access level', () => {
+    const tableId = logicalId(resources, 'AWS::DynamoDB::Table', 'Data');
+    const grants: Record<string, (typeof FUNCTION_GRANTS)[FunctionName] | typeof AUTHORIZER_GRANT> = {
+      ...Object.fromEntries(deployed.map((fn) => [fn, FUNCTION_GRANTS[fn]])),
+      authorizer: AUTHORIZER_GRANT,
+    };
+    for (const [name, grant] of Object.entries(grants)) {
+      const dynamo = roleGrants(resources, roleId(name)).filter((g) => g.action.startsWith('dynamodb:'));
+      const onTable = dynamo.filter((g) => tableArnOf(g) === JSON.stringify({ 'Fn::GetAtt': [tableId, 'Arn'] }));
+      const onIndexes = dynamo.filter((g) => !onTable.includes(g));
+      expect(onTable.map((g) => g.action).sort(), name).toEqual([...TABLE_ACCESS[grant.table].actions].sort());
+      const indexes = onIndexes.map((g) => {
+        expect(g.action, name).toBe('dynamodb:Query');
+        return /\/index\/(\w+)/.exec(g.resource)?.[1];
+      });
+      expect(indexes.sort(), name).toEqual([...TABLE_ACCESS[grant.table].indexes].sort());
+    }
+  });
+
+  it('gives no function Scan, table management or a wildcard action', () => {
+    for (const [id] of ofType('AWS::IAM::Role')) {
+      for (const { action } of roleGrants(resources, id)) {
+        expect(action).not.toMatch(
+          /^dynamodb:(Scan|\*|Create|Delete(Table|Backup)|Update(Table|TimeToLive)|DescribeTable)/,
+        );
+        expect(action).not.toMatch(/^(\*|logs:\*|secretsmanager:\*|kms:\*)$/);
+      }
+    }
+  });
+
+  it('lets only the functions that need a secret read it, and puts no secret value in any environment', () => {
+    const secretIds = Object.fromEntries(
+      ofType('AWS::SecretsManager::Secret').map(([id]) => [id.replace(/Secret.*$/, ''), id]),
+    );
+    expect(Object.keys(secretIds).sort()).toEqual(['Identifier', 'LinkKeys', 'WhatsApp']);
+    const readers = (secretId: string) =>
+      [...deployed, 'authorizer'].filter((name) =>
+        roleGrants(resources, roleId(name)).some(
+          (g) => g.action === 'secretsmanager:GetSecretValue' && g.resource === JSON.stringify({ Ref: secretId }),
+        ),
+      );
+    const expected = (secret: string) =>
+      deployed.filter((fn) => (FUNCTION_GRANTS[fn].secrets as readonly string[]).includes(secret));
+    expect(readers(secretIds.Identifier).sort()).toEqual(expected('identifier').sort());
+    expect(readers(secretIds.LinkKeys).sort()).toEqual(expected('linkKeys').sort());
+    expect(readers(secretIds.WhatsApp)).toEqual(expected('whatsapp'));
+    expect(readers(secretIds.Identifier)).not.toContain('authorizer');
+    for (const name of [...deployed, 'authorizer']) {
+      const env = resources[fnId(name)].Properties.Environment.Variables as Record<string, unknown>;
+      for (const [key, value] of Object.entries(env)) {
+        if (key.endsWith('SECRET_ID') || key === 'SECRETS_ID') expect(refTo(value), key).toMatch(/Secret/);
+        else expect(JSON.stringify(value), key).not.toMatch(/Secret[0-9A-F]{8}/);
+      }
+    }
+  });
+
+  it('writes logs only to the function’s own log group (no AWSLambdaBasicExecutionRole)', () => {
+    for (const name of [...deployed, 'authorizer']) {
+      const role = resources[roleId(name)].Properties;
+      expect(role.ManagedPolicyArns ?? []).toEqual([]);
+      const logGrants = roleGrants(resources, roleId(name)).filter((g) => g.action.startsWith('logs:'));
+      const logGroupId = refTo(resources[fnId(name)].Properties.LoggingConfig.LogGroup);
+      expect(logGrants.map((g) => g.action).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      for (const g of logGrants) expect(g.resource).toBe(JSON.stringify({ 'Fn::GetAtt': [logGroupId, 'Arn'] }));
+    }
+  });
+
+  it('generates the identifier and link keys in Secrets Manager, encrypted with the stack key, retained', () => {
+    for (const [id, secret] of ofType('AWS::SecretsManager::Secret')) {
+      expect(secret.Properties.KmsKeyId, id).toBeDefined();
+      expect(secret.Properties.SecretString, id).toBeUndefined();
+      expect(secret.Properties.GenerateSecretString.ExcludePunctuation, id).toBe(true);
+    }
+    const generated = (prefix: string) => resources[logicalId(resources, 'AWS::SecretsManager::Secret', prefix)];
+    expect(generated('IdentifierSecret').Properties.GenerateSecretString).toMatchObject({
+      GenerateStringKey: 'identifierKey',
+      PasswordLength: 64,
+    });
+    expect(generated('IdentifierSecret').DeletionPolicy).toBe('Retain');
+    expect(generated('LinkKeysSecret').Properties.GenerateSecretString.GenerateStringKey).toBe('key');
+    expect(generated('LinkKeysSecret').DeletionPolicy).toBe('Retain');
+  });
+});
+
+describe('operations', () => {
+  const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+  const topicId = () => logicalId(resources, 'AWS::SNS::Topic', 'AlarmTopic');
+
+  it('alarms on 5xx, throttles of every function, DynamoDB errors and throttles, and gate p99 — all to the SNS topic', () => {
+    const all = alarms();
+    const byMetric = (name: string) => all.filter((a) => a.MetricName === name);
+    expect(byMetric('5xx')).toHaveLength(1);
+    expect(byMetric('Throttles')).toHaveLength(deployed.length + 1);
+    const gateLatency = byMetric('Duration');
+    expect(gateLatency).toHaveLength(1);
+    expect(gateLatency[0].ExtendedStatistic).toBe('p99');
+    expect(gateLatency[0].Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: fnId('gate') } }]);
+    const math = all.filter((a) => a.Metrics);
+    const mathMetrics = math.flatMap((a) =>
+      a.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric.MetricName),
+    );
+    expect(new Set(mathMetrics)).toEqual(new Set(['SystemErrors', 'ThrottledRequests']));
+    for (const alarm of all) {
+      expect(alarm.AlarmActions).toEqual([{ Ref: topicId() }]);
+      expect(alarm.TreatMissingData).toBe('notBreaching');
+    }
+  });
+
+  it('encrypts the alarm topic, enforces TLS on it, and subscribes the alarm e-mail from context', () => {
+    const topic = resources[topicId()].Properties;
+    expect(topic.KmsMasterKeyId).toBeDefined();
+    synth.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'dpo@example.org' });
+    synth.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: Match.objectLike({
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      }),
+    });
+  });
+
+  it('throttles the API stage and writes access logs without IP addresses', () => {
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0];
+    expect(stage.Properties.StageName).toBe('$default');
+    expect(stage.Properties.DefaultRouteSettings.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(stage.Properties.DefaultRouteSettings.ThrottlingBurstLimit).toBeGreaterThan(0);
+    const format = stage.Properties.AccessLogSettings.Format as string;
+    expect(JSON.parse(format)).toHaveProperty('requestId', '$context.requestId');
+    expect(format).not.toMatch(/sourceIp|userAgent/);
+    expect(resources[refTo(stage.Properties.AccessLogSettings.DestinationArn) as string].Type).toBe(
+      'AWS::Logs::LogGroup',
+    );
+  });
+
+  it('gives every function the public base URL of the API', () => {
+    const apiId = logicalId(resources, 'AWS::ApiGatewayV2::Api', 'Api');
+    for (const name of deployed) {
+      expect(resources[fnId(name)].Properties.Environment.Variables.PUBLIC_BASE_URL).toEqual({
+        'Fn::GetAtt': [apiId, 'ApiEndpoint'],
+      });
+    }
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unsuppressed error or warning', () => {
+    const annotations = Annotations.fromStack(synth.stack);
+    const errors = annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    const warnings = annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    expect(errors.map((e) => `${e.id}: ${String(e.entry.data).slice(0, 60)}`)).toEqual([]);
+    expect(warnings.map((e) => `${e.id}: ${String(e.entry.data).slice(0, 60)}`)).toEqual([]);
+  });
+
+  it('justifies every suppression in one line', () => {
+    const suppressions = Object.values(resources).flatMap(
+      (r) => (r.Metadata?.cdk_nag?.rules_to_suppress ?? []) as { id: string; reason: string }[],
+    );
+    expect(suppressions.length).toBeGreaterThan(0);
+    for (const { id, reason } of suppressions) {
+      expect(reason, id).not.toMatch(/\n/);
+      expect(reason.length, id).toBeGreaterThan(30);
+      expect(reason.length, id).toBeLessThan(200);
+    }
+  });
+});

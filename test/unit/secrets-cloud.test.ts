@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { type FetchSecret, linkKeyId, loadCloud } from '../../shared/secrets.ts';
+
+const identifierKey = 'A'.repeat(40) + 'bcdefghijklmnopqrstuvwx';
+const newest = 'N'.repeat(64);
+const older = 'O'.repeat(64);
+
+/** Secrets Manager as the stack lays it out: one JSON document per secret id. */
+const store = (secrets: Record<string, Record<string, unknown>>): FetchSecret & { reads: string[] } => {
+  const reads: string[] = [];
+  const fetch = async (id: string) => {
+    reads.push(id);
+    return secrets[id];
+  };
+  return Object.assign(fetch, { reads });
+};
+
+describe('cloud secrets (Secrets Manager layout of the CDK stack)', () => {
+  it('reads the identifier key, the link keys newest first with derived kids, and the WhatsApp secret', async () => {
+    const fetch = store({
+      main: { identifierKey },
+      links: { key: newest, previousKeys: [older] },
+      wa: { appSecret: 'meta-secret', verifyToken: 'verify-me' },
+    });
+    const secrets = await loadCloud(
+      { SECRETS_ID: 'main', LINK_KEYS_SECRET_ID: 'links', WHATSAPP_SECRET_ID: 'wa' },
+      fetch,
+    );
+    expect(secrets.identifierKey).toEqual(Buffer.from(identifierKey, 'base64'));
+    expect(secrets.linkKeys.map((k) => k.key)).toEqual([Buffer.from(newest, 'base64'), Buffer.from(older, 'base64')]);
+    expect(secrets.linkKeys[0].kid).toBe(linkKeyId(Buffer.from(newest, 'base64')));
+    expect(secrets.linkKeys[0].kid).not.toBe(secrets.linkKeys[1].kid);
+    expect(secrets.whatsappAppSecret).toBe('meta-secret');
+    expect(secrets.whatsappVerifyToken).toBe('verify-me');
+  });
+
+  it('reads only the secrets the function was given (the gate: identifier key only)', async () => {
+    const fetch = store({ main: { identifierKey } });
+    const secrets = await loadCloud({ SECRETS_ID: 'main' }, fetch);
+    expect(fetch.reads).toEqual(['main']);
+    expect(secrets.linkKeys).toEqual([]);
+    expect(secrets.whatsappAppSecret).toBeUndefined();
+  });
+
+  it('leaves the WhatsApp app secret unset while it is still empty (the webhook then answers 503)', async () => {
+    const secrets = await loadCloud(
+      { SECRETS_ID: 'main', WHATSAPP_SECRET_ID: 'wa' },
+      store({ main: { identifierKey }, wa: { appSecret: '', verifyToken: 'generated' } }),
+    );
+    expect(secrets.whatsappAppSecret).toBeUndefined();
+    expect(secrets.whatsappVerifyToken).toBe('generated');
+  });
+
+  it('still reads the one-secret layout (identifierKey and linkKeys with kids)', async () => {
+    const secrets = await loadCloud(
+      { SECRETS_ID: 'main' },
+      store({ main: { identifierKey, linkKeys: [{ kid: 'k1', key: newest }] } }),
+    );
+    expect(secrets.linkKeys).toEqual([{ kid: 'k1', key: Buffer.from(newest, 'base64') }]);
+  });
+
+  it('fails (and so the request fails closed) when the identifier key is missing or too short', async () => {
+    await expect(loadCloud({ SECRETS_ID: 'main' }, store({ main: {} }))).rejects.toThrow(/identifierKey/);
+    await expect(loadCloud({ SECRETS_ID: 'main' }, store({ main: { identifierKey: 'short' } }))).rejects.toThrow(
+      /identifierKey/,
+    );
+  });
+});
