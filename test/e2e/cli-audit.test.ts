@@ -1,0 +1,167 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditSortKey, encodeCursor } from '../../shared/store/audit.ts';
+import { getDb } from '../../shared/store/db.ts';
+import { createErasureRequest } from '../../shared/store/erasure.ts';
+import { keys } from '../../shared/store/table.ts';
+import { type Seeded, seedLedger } from '../helpers/audit-seed.ts';
+import { tenantId } from '../helpers/factories.ts';
+
+const FROM = '2026-10-01';
+const TO = '2026-11-01';
+const dir = mkdtempSync(join(tmpdir(), 'cli-audit-'));
+let tenant: string;
+let seeded: Seeded;
+
+/** Runs the CLI as a child process against the run's DynamoDB Local; resolves with its exit code and output. */
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'cli/main.ts', ...args],
+      { env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' }, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  tenant = tenantId('cli');
+  // 400 subjects × 5 events over October: 2000 events on 31 days × 8 shards.
+  seeded = await seedLedger(getDb(), tenant, {
+    subjects: 400,
+    perSubject: 5,
+    start: `${FROM}T00:00:00.000Z`,
+    spanMs: Date.parse(TO) - Date.parse(FROM),
+  });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const lines = (file: string, sep = '\n') => readFileSync(file, 'utf8').split(sep).filter(Boolean);
+
+describe('consent-gate export', () => {
+  it('exports a month as NDJSON to a file, in time order, and reports the count on stderr', async () => {
+    const out = join(dir, 'october.ndjson');
+    const run = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--out', out]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('exported 2000 events');
+    const ids = lines(out).map((l) => JSON.parse(l).eventId);
+    expect(ids).toEqual(seeded.timeline.map((e) => e.eventId));
+    expect(existsSync(`${out}.cursor`)).toBe(false);
+  });
+
+  it('exports CSV with the contract header', async () => {
+    const out = join(dir, 'october.csv');
+    const run = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--format', 'csv', '--out', out]);
+    expect(run.code).toBe(0);
+    const rows = lines(out, '\r\n');
+    expect(rows[0]).toBe('at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash');
+    expect(rows).toHaveLength(2001);
+    expect(rows[2000].split(',')[1]).toBe(seeded.timeline[1999].eventId);
+  });
+
+  it('resumes an interrupted export from the cursor kept next to the file, without repeating or skipping', async () => {
+    const out = join(dir, 'resumed.csv');
+    const full = readFileSync(join(dir, 'october.csv'), 'utf8').split('\r\n');
+    // As an interrupted run leaves it: the header and the first 777 rows, and the cursor of the last one.
+    writeFileSync(out, `${full.slice(0, 778).join('\r\n')}\r\n`);
+    writeFileSync(`${out}.cursor`, encodeCursor(auditSortKey(seeded.timeline[776])));
+    const run = await cli([
+      'export',
+      '--tenant',
+      tenant,
+      '--from',
+      FROM,
+      '--to',
+      TO,
+      '--format',
+      'csv',
+      '--out',
+      out,
+      '--resume',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('exported 1223 events');
+    expect(readFileSync(out, 'utf8')).toBe(readFileSync(join(dir, 'october.csv'), 'utf8'));
+    expect(existsSync(`${out}.cursor`)).toBe(false);
+  });
+
+  it('writes to stdout with --cursor and refuses a bad range with exit code 2', async () => {
+    const cursor = encodeCursor(auditSortKey(seeded.timeline[1995]));
+    const run = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--cursor', cursor]);
+    expect(run.code).toBe(0);
+    expect(
+      run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).eventId),
+    ).toEqual(seeded.timeline.slice(1996).map((e) => e.eventId));
+    const bad = await cli(['export', '--tenant', tenant, '--from', TO, '--to', FROM]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--to: must be after from/);
+  });
+});
+
+describe('consent-gate verify', () => {
+  it('exits 0 on an intact ledger and 1 with the subject and seq once an event is edited in the table', async () => {
+    const intact = await cli(['verify', '--tenant', tenant, '--from', FROM, '--to', TO]);
+    expect(intact.code).toBe(0);
+    expect(intact.stdout).toContain('ledger intact — 400 subjects, 2000 events verified');
+
+    const subjectKey = [...seeded.subjects.keys()][17];
+    const db = getDb();
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.event(3) },
+        UpdateExpression: 'SET #s = :s',
+        ExpressionAttributeNames: { '#s': 'source' },
+        ExpressionAttributeValues: { ':s': 'double_opt_in' },
+      }),
+    );
+    const broken = await cli(['verify', '--tenant', tenant, '--from', FROM, '--to', TO]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`BROKEN  ${subjectKey}  seq 3  hash_mismatch`);
+    // Without a range every subject of the tenant is verified (from the state items).
+    const all = await cli(['verify', '--tenant', tenant, '--json']);
+    expect(all.code).toBe(1);
+    expect(JSON.parse(all.stdout)).toMatchObject({
+      subjects: 400,
+      events: 2000,
+      valid: false,
+      broken: [{ subjectKey, seq: 3, reason: 'hash_mismatch' }],
+    });
+  });
+});
+
+describe('consent-gate erasures', () => {
+  it('reports the requests due within N days, overdue first, and exits 3 when one is overdue', async () => {
+    const db = getDb();
+    const t = tenantId('cli-er');
+    const day = 86_400_000;
+    const at = (daysAgo: number) => new Date(Date.now() - daysAgo * day).toISOString();
+    const overdue = await createErasureRequest(db, t, { subjectKeys: ['a'], requestedVia: 'email' }, at(40));
+    const soon = await createErasureRequest(db, t, { subjectKeys: ['b'], requestedVia: 'letter' }, at(27));
+    await createErasureRequest(db, t, { subjectKeys: ['c'], requestedVia: 'web' }, at(2));
+
+    const run = await cli(['erasures', 'due', '--tenant', t, '--within', '7', '--json']);
+    expect(run.code).toBe(3);
+    const { requests } = JSON.parse(run.stdout);
+    expect(requests.map((r: { requestId: string; status: string }) => [r.requestId, r.status])).toEqual([
+      [overdue.requestId, 'overdue'],
+      [soon.requestId, 'received'],
+    ]);
+    expect(requests[1].daysLeft).toBeGreaterThanOrEqual(1);
+    expect(requests[1].daysLeft).toBeLessThanOrEqual(4);
+
+    const text = await cli(['erasures', 'list', '--tenant', t, '--status', 'pending']);
+    expect(text.code).toBe(0);
+    expect(text.stdout.trim().split('\n')).toHaveLength(3);
+    expect(text.stdout).toMatch(new RegExp(`OVERDUE\\s+${overdue.requestId}.*days late`));
+    expect((await cli(['erasures', 'due', '--tenant', t, '--within', 'soon'])).code).toBe(2);
+  });
+});
