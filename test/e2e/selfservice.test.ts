@@ -349,6 +349,23 @@ describe('preference centre', () => {
     expect(again.text).not.toContain('<button');
   });
 
+  it('tells an erased subject when the data was deleted, and offers nothing to change', async () => {
+    const subject = await consented('whatsapp');
+    const link = await links(subject);
+    const erased = await api.post('/v1/erasure-requests', {
+      subjects: [subject],
+      requestedVia: 'email',
+      immediate: true,
+    });
+    expect(erased.body.status).toBe('completed');
+    const page = await web.get(path(link.preferencesUrl));
+    expect(page.status).toBe(200);
+    expect(page.text).toMatch(/Your data was deleted on \d{1,2} [A-Z][a-z]+ \d{4}\./);
+    expect(page.text).not.toContain('<button');
+    expect((await web.post(path(link.preferencesUrl), undefined, form({ action: 'confirm' }))).status).toBe(200);
+    expect(await events(link.subjectKey)).toHaveLength(1);
+  });
+
   it('shows an unknown subject that nothing is recorded, and records nothing', async () => {
     const subject = { phone: phone() };
     const link = await links(subject);

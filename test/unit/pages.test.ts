@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
+import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { ServiceUnavailableError } from '../../shared/http/errors.ts';
+import type { ApiEvent } from '../../shared/http/middlewares.ts';
 import { errorPage } from '../../shared/pages/errors.ts';
 import { escapeHtml, html, raw } from '../../shared/pages/html.ts';
 import { formatDate, negotiateLang, scopePhrase } from '../../shared/pages/i18n.ts';
 import { CONTENT_SECURITY_POLICY, contactLink, pageHeaders, renderPage, STYLE } from '../../shared/pages/layout.ts';
 import { optoutDonePage, optoutPage } from '../../shared/pages/optout.ts';
 import { preferencesPage } from '../../shared/pages/preferences.ts';
+import { pageRoute, readForm } from '../../shared/pages/route.ts';
 
 const evil = '<script>alert("x")</script>&\'';
 const controller = { name: evil, privacyContact: 'dpo@example.org' };
@@ -202,5 +206,71 @@ describe('preference centre page', () => {
     });
     expect(page).toContain('carried out by 25 December 2026');
     expect(page).not.toContain('<button');
+  });
+});
+
+describe('page routes', () => {
+  const event = (over: Record<string, unknown> = {}) =>
+    ({ headers: { 'accept-language': 'fr-FR' }, rawPath: '/optout/x', ...over }) as unknown as ApiEvent;
+  const context = {} as Context;
+
+  it('turn a store failure into a French 503 page with retry-after, not problem+json', async () => {
+    const route = pageRoute(async () => {
+      throw new ServiceUnavailableError();
+    });
+    const res = await route(event(), context);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers?.['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.headers?.['retry-after']).toBe('30');
+    expect(res.body).toContain('Service momentanément indisponible');
+  });
+
+  it('turn an unexpected error into a 500 page that never shows its message', async () => {
+    const route = pageRoute(async () => {
+      throw new Error('secret detail at /srv/app.ts:12');
+    });
+    const res = await route(event({ queryStringParameters: { lang: 'en' } }), context);
+    expect(res.statusCode).toBe(500);
+    expect(res.body).toContain('Something went wrong');
+    expect(res.body).not.toContain('secret detail');
+  });
+});
+
+describe('readForm', () => {
+  it('reads urlencoded and base64 multipart bodies alike, first value wins', async () => {
+    const urlencoded = await readForm({
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click&a=1&a=2',
+      isBase64Encoded: false,
+    } as unknown as ApiEvent);
+    expect(Object.fromEntries(urlencoded)).toEqual({ 'List-Unsubscribe': 'One-Click', a: '1' });
+    const multipart = new Response(
+      (() => {
+        const f = new FormData();
+        f.set('List-Unsubscribe', 'One-Click');
+        return f;
+      })(),
+    );
+    const type = multipart.headers.get('content-type') as string;
+    const body = Buffer.from(await multipart.arrayBuffer()).toString('base64');
+    const fields = await readForm({
+      headers: { 'Content-Type': type },
+      body,
+      isBase64Encoded: true,
+    } as unknown as ApiEvent);
+    expect(fields.get('List-Unsubscribe')).toBe('One-Click');
+  });
+
+  it('treats no body as no fields, and refuses other media types and broken multipart', async () => {
+    expect((await readForm({ headers: {} } as unknown as ApiEvent)).size).toBe(0);
+    await expect(
+      readForm({ headers: { 'content-type': 'application/json' }, body: '{}' } as unknown as ApiEvent),
+    ).rejects.toMatchObject({ status: 415 });
+    await expect(
+      readForm({
+        headers: { 'content-type': 'multipart/form-data; boundary=x' },
+        body: 'nope',
+      } as unknown as ApiEvent),
+    ).rejects.toMatchObject({ status: 400 });
   });
 });
