@@ -30,8 +30,23 @@ export const grantBody = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
-/** A new tenant with one API key holding the given scopes. */
-export async function tenantWithKey(scopes: Scope[] = ['admin'], tenant = tenantId()) {
-  const key = await createApiKey(getDb(), { tenant, scopes });
-  return { tenant, key: key.key, keyId: key.keyId };
+/** Thrown when a test needs what a deployed stage cannot give it (a new tenant, a narrower key). */
+export class LocalOnlyError extends Error {
+  constructor(what: string) {
+    super(`${what} needs the local store: mark the test with describeLocal/itLocal (test/helpers/http.ts)`);
+  }
+}
+
+/**
+ * A new tenant with one API key holding the given scopes. Against a deployed stage (`API_URL`, `API_KEY`)
+ * keys cannot be created from here: the default admin request gets `API_KEY` and its tenant (`API_TENANT`).
+ */
+export async function tenantWithKey(scopes: Scope[] = ['admin'], tenant?: string) {
+  if (process.env.API_URL && process.env.API_KEY) {
+    if (tenant || scopes.length !== 1 || scopes[0] !== 'admin') throw new LocalOnlyError(`a ${scopes.join(',')} key`);
+    return { tenant: process.env.API_TENANT || 'deployed', key: process.env.API_KEY, keyId: '' };
+  }
+  const owner = tenant ?? tenantId();
+  const key = await createApiKey(getDb(), { tenant: owner, scopes });
+  return { tenant: owner, key: key.key, keyId: key.keyId };
 }

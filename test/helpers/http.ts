@@ -1,6 +1,21 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { describe, it } from 'vitest';
 import { createLocalServer } from '../../infra/local/server.ts';
+
+/**
+ * A deployed stage to test instead of the local server: `API_URL` (the stack's ApiUrl output) and
+ * `API_KEY` (an admin key of a test tenant there). Unset: the local server in-process, as usual.
+ */
+export const deployed =
+  process.env.API_URL && process.env.API_KEY
+    ? { url: process.env.API_URL.replace(/\/+$/, ''), key: process.env.API_KEY }
+    : undefined;
+
+/** A suite that needs the local store (DynamoDB directly, several tenants or keys): skipped against a deployed stage. */
+export const describeLocal = describe.skipIf(Boolean(deployed));
+/** A test that needs the local store: skipped against a deployed stage. */
+export const itLocal = it.skipIf(Boolean(deployed));
 
 /** A response as tests look at it. */
 export interface TestResponse<T = any> {
@@ -10,8 +25,12 @@ export interface TestResponse<T = any> {
   text: string;
 }
 
-/** The local HTTP server (real handlers, real authorizer) on a free port, against the run's DynamoDB Local. */
+/**
+ * The local HTTP server (real handlers, real authorizer) on a free port, against the run's DynamoDB Local;
+ * or, with `API_URL` and `API_KEY` set, the deployed stage (nothing to start or stop).
+ */
 export async function startServer(): Promise<{ url: string; close: () => Promise<void> }> {
+  if (deployed) return { url: deployed.url, close: async () => {} };
   const server: Server = createLocalServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
