@@ -407,7 +407,7 @@ export async function summarise(
   const all = [...contacts];
   for (let i = 0; i < all.length; i += 1000) {
     const states = await getStates(db, tenant, all.slice(i, i + 1000));
-    for (const state of states.values()) if (!state.erasure) levels.push(level(state));
+    for (const state of states.values()) levels.push(level(state));
   }
   return { ...summary, contacts: { total: contacts.size, blockLevels: levelShare(levels) } };
 }

@@ -67,7 +67,7 @@ describe('GET /v1/audit/events', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res = await auditor.get(
+      const res: { status: number; text: string; headers: Headers } = await auditor.get(
         `/v1/audit/events?${range}&limit=5${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
       );
       expect(res.status).toBe(200);
