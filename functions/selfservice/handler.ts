@@ -1,22 +1,16 @@
 import { dueBy } from '#domain/erasure.ts';
 import type { Policy } from '#domain/policy.ts';
-import { effectiveScope, grantConsent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
+import { effectiveScope, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
 import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { mintLinks, OptoutLinkRequestSchema } from '#shared/links/links.ts';
-import {
-  asOwnAction,
-  confirmPreferences,
-  findChangeableScope,
-  PreferenceFormSchema,
-  preferenceRows,
-} from '#shared/links/self-service.ts';
+import { PreferenceFormSchema, planPreferenceChange, preferenceRows } from '#shared/links/self-service.ts';
 import { type LinkClaims, type LinkKind, verifyLink } from '#shared/links/token.ts';
 import { logger } from '#shared/log.ts';
 import { PageError } from '#shared/pages/errors.ts';
-import { type Lang, messages, scopePhrase } from '#shared/pages/i18n.ts';
+import type { Lang } from '#shared/pages/i18n.ts';
 import { htmlResponse } from '#shared/pages/layout.ts';
 import { optoutDonePage, optoutPage } from '#shared/pages/optout.ts';
 import { type PreferencesPageInput, preferencesPage } from '#shared/pages/preferences.ts';
@@ -133,7 +127,7 @@ function preferencesInput(
   state: SubjectState | undefined,
   policy: Policy,
   now: string,
-  flash?: PreferencesPageInput['flash'],
+  notice?: PreferencesPageInput['notice'],
 ): PreferencesPageInput {
   const erasure = state?.erasure;
   return {
@@ -149,7 +143,7 @@ function preferencesInput(
         : erasure?.status === 'completed'
           ? { status: 'completed', erasedAt: erasure.erasedAt ?? erasure.receivedAt }
           : undefined,
-    flash,
+    notice,
   };
 }
 
@@ -163,67 +157,26 @@ export const preferencesGet = pageRoute(async (event, lang) => {
 
 /**
  * POST /preferences/{token} — withdraw a scope, give it again (`preference_center`, the current notice
- * version), confirm the choices, or ask for erasure. Each change is the person's own action. A button
- * pressed twice changes nothing the second time.
+ * version), confirm the choices, or ask for erasure. Each change is the person's own action; what a form
+ * does is decided by `planPreferenceChange` (pure), the handler only reads and writes.
  */
 export const preferencesPost = pageRoute(async (event, lang) => {
   const now = new Date().toISOString();
   const { claims } = await openLink(event, 'preferences', Date.parse(now));
-  const parsed = PreferenceFormSchema.safeParse(Object.fromEntries(await readForm(event)));
-  if (!parsed.success) throw new PageError(400, 'invalid_form', 'form');
-  const form = parsed.data;
-  const t = messages(lang);
+  const form = PreferenceFormSchema.safeParse(Object.fromEntries(await readForm(event)));
+  if (!form.success) throw new PageError(400, 'invalid_form', 'form');
   const { db, state, policy } = await subjectOf(claims);
-  const append = (apply: Parameters<typeof appendChange>[3]) =>
-    appendChange(db, claims.tenant, claims.subjectKey, apply).then((r) => r.state);
-  const reply = (status: number, after: SubjectState | undefined, flash?: PreferencesPageInput['flash']) =>
-    htmlResponse(status, lang, preferencesPage(preferencesInput(event, lang, after, policy, now, flash)));
-
-  if (form.action === 'erase') {
-    if (!state) return reply(200, state);
-    if (form.confirm !== 'yes') return reply(400, state, { tone: 'warn', text: t.prefsEraseMissingConfirm });
-    if (state.erasure) return reply(200, state);
-    await receiveErasureRequest(
-      db,
-      claims.tenant,
-      { subjects: [{ subjectKey: claims.subjectKey }], requestedVia: 'self_service' },
-      now,
-    );
-    return reply(200, await getState(db, claims.tenant, claims.subjectKey));
+  const plan = planPreferenceChange(form.data, state, policy, now);
+  let after = state;
+  if (plan.do === 'append') after = (await appendChange(db, claims.tenant, claims.subjectKey, plan.apply)).state;
+  if (plan.do === 'erase') {
+    const subjects = [{ subjectKey: claims.subjectKey }];
+    await receiveErasureRequest(db, claims.tenant, { subjects, requestedVia: 'self_service' }, now);
+    after = await getState(db, claims.tenant, claims.subjectKey);
   }
-  const rows = preferenceRows(state, policy, now);
-  if (form.action === 'confirm') {
-    if (!state || state.erasure || !rows.some((r) => r.status === 'granted')) return reply(200, state);
-    const after = await append((current) => confirmPreferences(current, now));
-    return reply(200, after, { tone: 'ok', text: t.prefsDoneConfirmed });
-  }
-  const [channel, purpose] = form.scope;
-  const row = findChangeableScope(rows, channel, purpose);
-  if (!row || state?.erasure) return reply(400, state, { tone: 'warn', text: t.prefsUnknownScope });
-  const what = scopePhrase(lang, channel, purpose);
-  if (form.action === 'withdraw') {
-    const after =
-      row.status === 'withdrawn'
-        ? state
-        : await append((current, next) =>
-            asOwnAction(
-              withdrawConsent(current, { channel, purpose, source: 'preference_center', data: {} }, next, now),
-              now,
-            ),
-          );
-    return reply(200, after, { tone: 'ok', text: t.prefsDoneWithdrawn(what) });
-  }
-  const grant = {
-    channel,
-    purpose,
-    source: 'preference_center',
-    noticeVersion: policy.noticeVersion,
-    grantedAt: now,
-    data: {},
-  };
-  const after =
-    row.status === 'granted' ? state : await append((current, next) => grantConsent(current, grant, next, now));
-  return reply(200, after, { tone: 'ok', text: t.prefsDoneGranted(what, policy.noticeVersion) });
+  const status = plan.do === 'nothing' ? plan.status : 200;
+  const notice = plan.do === 'erase' ? undefined : plan.notice;
+  return htmlResponse(status, lang, preferencesPage(preferencesInput(event, lang, after, policy, now, notice)));
 });
 
 export const handler = dispatch({

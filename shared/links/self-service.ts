@@ -1,9 +1,16 @@
 import * as z from 'zod';
 import type { Policy } from '#domain/policy.ts';
-import { type Change, latest, type SubjectState } from '#domain/subject-state.ts';
+import {
+  type Change,
+  grantConsent,
+  latest,
+  type NextEvent,
+  type SubjectState,
+  withdrawConsent,
+} from '#domain/subject-state.ts';
 import { consentViews } from '#domain/views.ts';
 import { type Channel, ChannelSchema, PurposeSchema } from '#domain/vocabulary.ts';
-import type { PreferenceRow } from '#shared/pages/preferences.ts';
+import type { PreferenceNotice, PreferenceRow } from '#shared/pages/preferences.ts';
 
 /**
  * Pure rules of the self-service pages (no I/O, no clock): what the preference centre lists, which
@@ -63,4 +70,69 @@ export function confirmPreferences(current: SubjectState, now: string): Change {
     { state: current, event: { type: 'preferences.visited', at: now, source: 'preference_center', data: {} } },
     now,
   );
+}
+
+/** What a preference-centre POST leads to: nothing (with a status and notice), one change, or an erasure request. */
+export type PreferencePlan =
+  | { do: 'nothing'; status: 200 | 400; notice?: PreferenceNotice }
+  | { do: 'append'; apply: (current: SubjectState, next: NextEvent) => Change; notice: PreferenceNotice }
+  | { do: 'erase' };
+
+/**
+ * Decides what a preference-centre form does, from the subject's state as read. A button pressed twice
+ * changes nothing the second time; a scope the subject does not have, or any change while an erasure is
+ * pending, is refused (400) without recording anything.
+ */
+export function planPreferenceChange(
+  form: PreferenceForm,
+  state: SubjectState | undefined,
+  policy: Policy,
+  now: string,
+): PreferencePlan {
+  if (form.action === 'erase') {
+    if (!state || state.erasure) return { do: 'nothing', status: 200 };
+    if (form.confirm !== 'yes')
+      return { do: 'nothing', status: 400, notice: { tone: 'warn', key: 'erase_unconfirmed' } };
+    return { do: 'erase' };
+  }
+  const rows = preferenceRows(state, policy, now);
+  if (form.action === 'confirm') {
+    if (!state || state.erasure || !rows.some((r) => r.status === 'granted')) return { do: 'nothing', status: 200 };
+    return {
+      do: 'append',
+      apply: (current) => confirmPreferences(current, now),
+      notice: { tone: 'ok', key: 'confirmed' },
+    };
+  }
+  const [channel, purpose] = form.scope;
+  const row = findChangeableScope(rows, channel, purpose);
+  if (!row || state?.erasure) return { do: 'nothing', status: 400, notice: { tone: 'warn', key: 'unknown_scope' } };
+  if (form.action === 'withdraw') {
+    const notice: PreferenceNotice = { tone: 'ok', key: 'withdrawn', channel, purpose };
+    if (row.status === 'withdrawn') return { do: 'nothing', status: 200, notice };
+    const input = { channel, purpose, source: 'preference_center', data: {} };
+    return {
+      do: 'append',
+      apply: (current, next) => asOwnAction(withdrawConsent(current, input, next, now), now),
+      notice,
+    };
+  }
+  const notice: PreferenceNotice = {
+    tone: 'ok',
+    key: 'granted',
+    channel,
+    purpose,
+    noticeVersion: policy.noticeVersion,
+  };
+  if (row.status === 'granted') return { do: 'nothing', status: 200, notice };
+  const grant = {
+    channel,
+    purpose,
+    source: 'preference_center',
+    noticeVersion: policy.noticeVersion,
+    grantedAt: now,
+    data: {},
+  };
+  // grantConsent marks a preference-centre grant as the person's own action itself.
+  return { do: 'append', apply: (current, next) => grantConsent(current, grant, next, now), notice };
 }

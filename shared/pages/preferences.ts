@@ -1,5 +1,5 @@
 import { html, type SafeHtml } from './html.ts';
-import { channelName, formatDate, type Lang, messages, purposeLabel } from './i18n.ts';
+import { channelName, formatDate, type Lang, messages, purposeLabel, scopePhrase } from './i18n.ts';
 import { type Controller, renderPage } from './layout.ts';
 
 /** One line of the preference centre: a scope and what it says now. */
@@ -13,6 +13,29 @@ export interface PreferenceRow {
   changeable: boolean;
 }
 
+/** The outcome of the form just sent, shown above the list. */
+export type PreferenceNotice =
+  | { tone: 'ok'; key: 'withdrawn'; channel: string; purpose: string }
+  | { tone: 'ok'; key: 'granted'; channel: string; purpose: string; noticeVersion: string }
+  | { tone: 'ok'; key: 'confirmed' }
+  | { tone: 'warn'; key: 'unknown_scope' | 'erase_unconfirmed' };
+
+function noticeText(lang: Lang, notice: PreferenceNotice): string {
+  const t = messages(lang);
+  switch (notice.key) {
+    case 'withdrawn':
+      return t.prefsDoneWithdrawn(scopePhrase(lang, notice.channel, notice.purpose));
+    case 'granted':
+      return t.prefsDoneGranted(scopePhrase(lang, notice.channel, notice.purpose), notice.noticeVersion);
+    case 'confirmed':
+      return t.prefsDoneConfirmed;
+    case 'unknown_scope':
+      return t.prefsUnknownScope;
+    case 'erase_unconfirmed':
+      return t.prefsEraseMissingConfirm;
+  }
+}
+
 export interface PreferencesPageInput {
   lang: Lang;
   controller: Controller;
@@ -23,7 +46,7 @@ export interface PreferencesPageInput {
   rows: PreferenceRow[];
   erasure?: { status: 'received'; receivedAt: string; dueBy: string } | { status: 'completed'; erasedAt: string };
   /** The outcome of the form just sent. */
-  flash?: { tone: 'ok' | 'warn'; text: string };
+  notice?: PreferenceNotice;
 }
 
 function rowState(input: PreferencesPageInput, row: PreferenceRow): string {
@@ -50,8 +73,8 @@ export function preferencesPage(input: PreferencesPageInput): string {
   const t = messages(input.lang);
   const org = input.controller.name;
   const date = (iso: string) => formatDate(input.lang, iso, input.timeZone);
-  const flash = input.flash
-    ? html`<p class="notice${input.flash.tone === 'warn' ? ' warn' : ''}" role="status">${input.flash.text}</p>`
+  const flash = input.notice
+    ? html`<p class="notice${input.notice.tone === 'warn' ? ' warn' : ''}" role="status">${noticeText(input.lang, input.notice)}</p>`
     : '';
   const erasure = input.erasure
     ? html`<p class="notice warn">${
