@@ -123,9 +123,20 @@ function send(res: ServerResponse, result: HttpResult) {
   res.end(body);
 }
 
+/**
+ * The request's URL. Its target is always a path here: `//x/y` is not a host (as a relative URL it would
+ * be), and a malformed Host header (or one with a path in it) falls back to localhost instead of failing the
+ * request with a 500 or moving its path.
+ */
+function requestUrl(req: IncomingMessage): URL {
+  const target = (req.url ?? '/').startsWith('/') ? (req.url ?? '/') : `/${req.url}`;
+  const host = req.headers.host ?? '';
+  return new URL(`http://${/^([\w.-]+|\[[\da-f:.]+\])(:\d{1,5})?$/i.test(host) ? host : 'localhost'}${target}`);
+}
+
 /** Serves one request the way API Gateway + the authorizer + the function would. */
 async function serve(req: IncomingMessage, res: ServerResponse): Promise<number> {
-  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+  const url = requestUrl(req);
   const match = matchRoute(req.method ?? 'GET', url.pathname);
   const fail = (error: ProblemError) => {
     req.resume();
