@@ -86,6 +86,7 @@ function fromWire(wire: z.infer<typeof WireClaimsSchema>): LinkClaims {
 export function signLink(claims: LinkClaims, keys: readonly LinkKey[]): string {
   const current = keys[0];
   if (!current) throw new Error('no link-signing key configured');
+  if (!KID.test(current.kid)) throw new Error('a link key id must be 1-32 characters of A-Z a-z 0-9 _ -');
   const wire = WireClaimsSchema.parse(toWire(claims));
   const signed = `${TOKEN_VERSION}.${current.kid}.${Buffer.from(JSON.stringify(wire)).toString('base64url')}`;
   return `${signed}.${mac(current.key, claims.tenant, signed).toString('base64url')}`;

@@ -178,3 +178,10 @@ describe('mintLinks', () => {
     expect(OptoutLinkRequestSchema.safeParse({ ...base, extra: 1 }).success).toBe(false);
   });
 });
+
+describe('link key configuration', () => {
+  it('refuses to sign with a key id that could not be read back from a token', () => {
+    expect(() => signLink(optout(), [{ kid: 'key.2026', key: randomBytes(32) }])).toThrow(/key id/);
+    expect(() => signLink(optout(), [])).toThrow(/no link-signing key/);
+  });
+});
