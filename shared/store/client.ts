@@ -18,14 +18,24 @@ export function storeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StoreC
   };
 }
 
+/** The region of an AWS DynamoDB endpoint (`https://dynamodb.eu-west-3.amazonaws.com`), else undefined. */
+export function awsRegionOf(endpoint: string): string | undefined {
+  try {
+    return /^dynamodb(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/.exec(new URL(endpoint).hostname)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A document client with short timeouts: the gate fails closed quickly instead of hanging when the
  * store is away. SDK retries (throttling, 5xx) are bounded by maxAttempts.
  */
 export function createDocumentClient(config: StoreConfig): DynamoDBDocumentClient {
   const timeout = Number(process.env.DYNAMODB_TIMEOUT_MS ?? 3000);
+  const aws = config.endpoint ? awsRegionOf(config.endpoint) : undefined;
   const client = new DynamoDBClient({
-    region: config.region ?? process.env.AWS_REGION ?? 'eu-west-3',
+    region: config.region ?? aws ?? process.env.AWS_REGION ?? 'eu-west-3',
     endpoint: config.endpoint,
     maxAttempts: 3,
     requestHandler: new NodeHttpHandler({
@@ -35,8 +45,9 @@ export function createDocumentClient(config: StoreConfig): DynamoDBDocumentClien
       // hang the gate until the Lambda timeout instead of failing closed (test/faults/sdk-retries.test.ts).
       throwOnRequestTimeout: true,
     }),
-    // DynamoDB Local accepts any credentials; a real table uses the default provider chain.
-    ...(config.endpoint && !process.env.AWS_ACCESS_KEY_ID
+    // DynamoDB Local accepts any credentials; a real table (no endpoint, or AWS's own endpoint) uses the
+    // default provider chain: env, profile, SSO.
+    ...(config.endpoint && !aws && !process.env.AWS_ACCESS_KEY_ID
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
   });
