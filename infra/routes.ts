@@ -159,6 +159,34 @@ export const ROUTES: readonly Route[] = [
     fn: 'audit',
     summary: "The dashboard's script, style and chart library",
   },
+  {
+    method: 'POST',
+    path: '/v1/signals',
+    fn: 'signals',
+    scope: 'signals:write',
+    summary: 'Record a blocking signal; answers the block likelihood',
+  },
+  {
+    method: 'GET',
+    path: '/v1/webhooks/whatsapp',
+    fn: 'webhooks',
+    summary: "Meta's webhook verification handshake",
+  },
+  {
+    method: 'POST',
+    path: '/v1/webhooks/whatsapp',
+    fn: 'webhooks',
+    summary: 'WhatsApp Cloud API webhook (signed with X-Hub-Signature-256)',
+    rawBody: true,
+  },
+  { method: 'GET', path: '/v1/policy', fn: 'policy', scope: 'admin', summary: "The tenant's gate policy" },
+  {
+    method: 'PUT',
+    path: '/v1/policy',
+    fn: 'policy',
+    scope: 'admin',
+    summary: "Replace the tenant's gate policy",
+  },
   { method: 'GET', path: '/openapi.json', fn: 'docs', summary: 'This API as OpenAPI 3.1' },
 ];
 

@@ -6,6 +6,7 @@ import { SubjectAccessSchema } from './schemas/audit.ts';
 import { ConsentGrantSchema, ConsentWithdrawSchema, SubjectLookupSchema } from './schemas/consents.ts';
 import { ErasureRequestSchema } from './schemas/erasure.ts';
 import { GateBatchSchema, GateCheckSchema } from './schemas/gate.ts';
+import { SignalSchema } from './schemas/signals.ts';
 
 /** The schema that validates each JSON route's body: the same objects the handlers parse with. */
 export const REQUEST_BODIES: Record<string, z.ZodType> = {
@@ -15,6 +16,8 @@ export const REQUEST_BODIES: Record<string, z.ZodType> = {
   'POST /v1/gate/check': GateCheckSchema,
   'POST /v1/gate/check-batch': GateBatchSchema,
   'POST /v1/erasure-requests': ErasureRequestSchema,
+  'POST /v1/signals': SignalSchema,
+  'PUT /v1/policy': PolicySchema,
   'POST /v1/subjects/access': SubjectAccessSchema,
   'POST /v1/optout-links': OptoutLinkRequestSchema,
 };

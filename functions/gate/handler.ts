@@ -1,6 +1,7 @@
 import { ulid } from 'ulid';
-import { decide } from '#domain/gate.ts';
+import { decide, type GateDecision } from '#domain/gate.ts';
 import { TimeZoneSchema } from '#domain/policy.ts';
+import { recordSend } from '#domain/sends.ts';
 import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
 import { ProblemError } from '#http/errors.ts';
@@ -10,16 +11,40 @@ import { SubjectSchema } from '#shared/identity/subject.ts';
 import { GateBatchSchema, GateCheckSchema } from '#shared/schemas/gate.ts';
 import { getDb } from '#store/db.ts';
 import { getPolicy } from '#store/policy.ts';
-import { getState, getStates } from '#store/subjects.ts';
+import { appendChange, getState, getStates } from '#store/subjects.ts';
 
-/** POST /v1/gate/check — allow, block or defer one message. One strongly consistent read. */
+/**
+ * POST /v1/gate/check — allow, block or defer one message. One strongly consistent read. With
+ * `record: true` the decision is taken inside the append, from the state just read, and an allowed send
+ * is counted in the same transaction (version-conditioned): parallel checks cannot exceed a cap.
+ */
 export const check = api({ scope: 'gate:check', body: GateCheckSchema }, async ({ body, tenant }) => {
-  const at = body.at ?? new Date().toISOString();
-  const { subjectKey } = await resolveSubject(tenant, body.subject, body.channel);
+  const now = new Date().toISOString();
+  const at = body.at ?? now;
+  const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
   const db = getDb();
-  const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getPolicy(db, tenant)]);
-  const decision = decide(state, { channel: body.channel, purpose: body.purpose, at, timezone: body.timezone }, policy);
-  return { status: 200, body: { ...decision, subjectKey, decisionId: `dec_${ulid()}` } };
+  const req = { channel: body.channel, purpose: body.purpose, at, timezone: body.timezone };
+  const decisionId = `dec_${ulid()}`;
+  if (!body.record) {
+    const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getPolicy(db, tenant)]);
+    return { status: 200, body: { ...decide(state, req, policy), subjectKey, decisionId } };
+  }
+  const policy = await getPolicy(db, tenant);
+  let decision: GateDecision | undefined;
+  await appendChange(
+    db,
+    tenant,
+    subjectKey,
+    (current) => {
+      decision = decide(current.version === 0 ? undefined : current, req, policy);
+      return decision.decision === 'allow' ? recordSend(current, { ...req, decisionId }, policy, now) : null;
+    },
+    identifier.kind,
+  );
+  return {
+    status: 200,
+    body: { ...(decision as GateDecision), subjectKey, decisionId, recorded: decision?.decision === 'allow' },
+  };
 });
 
 /** POST /v1/gate/check-batch — pre-flight a campaign: one result per item, in order; a bad item is an error in its slot. */

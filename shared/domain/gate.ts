@@ -1,3 +1,4 @@
+import { signalAndPolicyRules } from './gate-rules.ts';
 import type { Policy } from './policy.ts';
 import { effectiveScope, type ScopeState, type SubjectState } from './subject-state.ts';
 import type { Channel } from './vocabulary.ts';
@@ -108,8 +109,8 @@ export const consentRule: GateRule = (state, req, policy) => {
   return {};
 };
 
-/** The rules applied, in order. Signal, cooldown, cap and quiet-hour rules are appended by their modules. */
-export const gateRules: GateRule[] = [consentRule];
+/** The rules applied, in order: consent first, then block signals, cross-channel cooldown, caps, quiet hours. */
+export const gateRules: GateRule[] = [consentRule, ...signalAndPolicyRules];
 
 /**
  * The pre-send decision: block when any rule blocks, else defer when any rule defers (retry at the

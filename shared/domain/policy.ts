@@ -12,17 +12,26 @@ export const SIGNAL_TYPES = [
   'call_failed',
   'group_add_refused',
   'inbound_message',
+  'read_receipts_missing',
 ] as const;
 export const SignalTypeSchema = z.enum(SIGNAL_TYPES);
 export type SignalType = z.infer<typeof SignalTypeSchema>;
 
-/** Signal types that are clues of a block, with their default weights (see DESIGN.md "Block likelihood"). */
+/**
+ * Signal types that are clues of a block, with their default weights (see DESIGN.md "Block likelihood").
+ * Chosen so that no weak clue alone (hidden photo, hidden last seen, unread messages) reaches even
+ * `suspectedThreshold` (0.4), one undelivered message is suspected, and several clues together pass
+ * `blockThreshold` (0.7): three undelivered messages; two undelivered and a hidden photo; an undelivered
+ * message, a failed call and a hidden photo; an undelivered message and all three weak clues.
+ * `read_receipts_missing` is an extension: an agent's observation that messages stay unread.
+ */
 export const DEFAULT_SIGNAL_WEIGHTS = {
-  message_undelivered: 0.35,
-  profile_photo_hidden: 0.15,
-  last_seen_hidden: 0.15,
-  call_failed: 0.25,
-  group_add_refused: 0.45,
+  message_undelivered: 0.45,
+  profile_photo_hidden: 0.25,
+  last_seen_hidden: 0.25,
+  call_failed: 0.35,
+  group_add_refused: 0.5,
+  read_receipts_missing: 0.1,
 } as const;
 export type BlockClue = keyof typeof DEFAULT_SIGNAL_WEIGHTS;
 
@@ -45,7 +54,8 @@ export const TimeZoneSchema = z
 export const FrequencyCapSchema = z.strictObject({
   channel: z.enum([...CHANNELS, '*']),
   purpose: z.union([PurposeSchema, z.literal('*')]).default('*'),
-  max: z.number().int().min(0).max(10_000),
+  // The state keeps the SEND_LOG_MAX (31) latest sends per scope, so a cap above that could not be counted.
+  max: z.number().int().min(0).max(31),
   perDays: z.number().int().min(1).max(365),
 });
 
@@ -67,7 +77,14 @@ export const PolicySchema = z
       .array(FrequencyCapSchema)
       .max(20)
       .default([{ channel: '*', purpose: '*', max: 3, perDays: 7 }]),
-    quietHours: z.strictObject({ start: hhmm, end: hhmm }).nullable().default(null),
+    quietHours: z
+      .strictObject({ start: hhmm, end: hhmm })
+      .refine((q) => q.start !== q.end, {
+        path: ['end'],
+        message: 'must differ from start (use null to switch quiet hours off)',
+      })
+      .nullable()
+      .default(null),
     defaultTimezone: TimeZoneSchema.default('Europe/Paris'),
     signalWeights: z
       .strictObject({
@@ -76,6 +93,7 @@ export const PolicySchema = z
         last_seen_hidden: weight.default(DEFAULT_SIGNAL_WEIGHTS.last_seen_hidden),
         call_failed: weight.default(DEFAULT_SIGNAL_WEIGHTS.call_failed),
         group_add_refused: weight.default(DEFAULT_SIGNAL_WEIGHTS.group_add_refused),
+        read_receipts_missing: weight.default(DEFAULT_SIGNAL_WEIGHTS.read_receipts_missing),
       })
       .default({ ...DEFAULT_SIGNAL_WEIGHTS }),
     noticeVersion: z.string().min(1).max(128).default('unset'),

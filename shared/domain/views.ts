@@ -1,4 +1,5 @@
 import { expiryMessage } from './gate.ts';
+import { blockLikelihood, channelSignals, signalChannels } from './likelihood.ts';
 import type { Policy } from './policy.ts';
 import { effectiveScope, type SubjectState } from './subject-state.ts';
 import type { Channel, ScopeKey } from './vocabulary.ts';
@@ -44,12 +45,31 @@ export function consentViews(state: SubjectState, policy: Policy, now: string): 
   });
 }
 
+/** Each channel's block likelihood and level at `now`, with the contributing clues. */
+export function signalViews(state: SubjectState, policy: Policy, now: string) {
+  return Object.fromEntries(
+    signalChannels(state).map((channel) => {
+      const summary = channelSignals(state, channel);
+      const { blockLikelihood: likelihood, level, signals } = blockLikelihood(summary, policy, now);
+      return [
+        channel,
+        {
+          blockLikelihood: likelihood,
+          level,
+          signals,
+          lastEvidenceAgainstBlockAt: summary?.clearedAt ? new Date(summary.clearedAt * 1000).toISOString() : null,
+        },
+      ];
+    }),
+  );
+}
+
 /** The body of `POST /v1/subjects/lookup`. */
 export function lookupView(state: SubjectState, policy: Policy, now: string) {
   return {
     subjectKey: state.subjectKey,
     consents: consentViews(state, policy, now),
-    signals: {},
+    signals: signalViews(state, policy, now),
     erasure: state.erasure
       ? { requestId: state.erasure.requestId, status: state.erasure.status, erasedAt: state.erasure.erasedAt ?? null }
       : null,

@@ -105,29 +105,59 @@ export function chainEvent(current: SubjectState, next: NextEvent, draft: Change
   return { ...unhashed, hash: hashEvent(unhashed) };
 }
 
-export interface Appended<T extends Change> {
+export interface Appended<T extends Change | null> {
   result: T;
-  event: LedgerEvent;
+  /** The appended event (undefined when `apply` returned null: nothing was written). */
+  event: T extends Change ? LedgerEvent : LedgerEvent | undefined;
   state: SubjectState;
 }
+
+/** Options of {@link appendChange}. */
+export interface AppendOptions {
+  /**
+   * An id that may be applied only once (a webhook notification): a marker item is put in the same
+   * transaction on condition that it does not exist, and kept `onceTtlDays`. A replay then records
+   * nothing and {@link AlreadyAppliedError} is thrown.
+   */
+  once?: string;
+  onceTtlDays?: number;
+}
+
+/** The change was already applied under this `once` id (a replay). */
+export class AlreadyAppliedError extends Error {
+  constructor() {
+    super('already applied');
+    this.name = 'AlreadyAppliedError';
+  }
+}
+
+const ONCE_SK = 'ONCE';
+
+/** The replay marker's cancellation reason is the third of the transaction's items. */
+const markerFailed = (error: unknown) =>
+  (error as { name?: string; CancellationReasons?: { Code?: string }[] })?.name === 'TransactionCanceledException' &&
+  (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons?.[2]?.Code === 'ConditionalCheckFailed';
 
 /**
  * Applies one change to a subject: one TransactWriteItems that puts the new event (it must not exist)
  * and the new state (its version must be the one read). On a conflict it re-reads and re-applies, with
  * jittered backoff, a bounded number of times. So state and ledger never disagree and chains never fork.
- * `apply` is pure and may throw a domain error (nothing is written then).
+ * `apply` is pure and may throw a domain error (nothing is written then), or return null when there is
+ * nothing to write (a gate check that is not allowed): the decision then rests on the state just read.
  */
-export async function appendChange<T extends Change>(
+export async function appendChange<T extends Change | null>(
   db: Db,
   tenant: string,
   subjectKey: string,
   apply: (current: SubjectState, next: NextEvent) => T,
   kind?: IdentifierKind,
+  options: AppendOptions = {},
 ): Promise<Appended<T>> {
   for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
     const current = (await getState(db, tenant, subjectKey)) ?? emptyState(subjectKey, kind);
     const next: NextEvent = { seq: current.seq + 1, eventId: ulid() };
     const result = apply(current, next);
+    if (result === null) return { result, event: undefined, state: current } as Appended<T>;
     const event = chainEvent(current, next, result.event);
     const state: SubjectState = {
       ...result.state,
@@ -136,6 +166,21 @@ export async function appendChange<T extends Change>(
       seq: next.seq,
       head: event.hash,
     };
+    const marker = options.once
+      ? [
+          {
+            Put: {
+              TableName: db.table,
+              Item: {
+                PK: `${keys.tenant(tenant)}#${ONCE_SK}#${options.once}`,
+                SK: ONCE_SK,
+                expiresAtEpoch: Math.floor(Date.now() / 1000) + (options.onceTtlDays ?? 30) * 86_400,
+              },
+              ConditionExpression: 'attribute_not_exists(PK)',
+            },
+          },
+        ]
+      : [];
     try {
       await db.client.send(
         new TransactWriteCommand({
@@ -159,11 +204,13 @@ export async function appendChange<T extends Change>(
                     }),
               },
             },
+            ...marker,
           ],
         }),
       );
-      return { result, event, state };
+      return { result, event, state } as Appended<T>;
     } catch (error) {
+      if (options.once && markerFailed(error)) throw new AlreadyAppliedError();
       if (!isWriteConflict(error)) throw storeFailure(error, 'appendChange');
       await sleep(backoffMs(attempt));
     }

@@ -1,0 +1,56 @@
+import { publicRoute } from '#http/api.ts';
+import { dispatch } from '#http/dispatch.ts';
+import { ProblemError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '#http/errors.ts';
+import { rawBody } from '#http/middlewares.ts';
+import { jsonResponse } from '#http/problem.ts';
+import { logger } from '#shared/log.ts';
+import { whatsappConfig } from '#shared/whatsapp/config.ts';
+import { notificationsOf } from '#shared/whatsapp/payload.ts';
+import { processNotifications } from '#shared/whatsapp/process.ts';
+import { verifySignature } from '#shared/whatsapp/signature.ts';
+import { getDb } from '#store/db.ts';
+
+/** GET /v1/webhooks/whatsapp — Meta's verification handshake: echo the challenge when the token matches. */
+export const verify = publicRoute(async (event) => {
+  const q = event.queryStringParameters ?? {};
+  const { verifyToken } = await whatsappConfig();
+  if (!verifyToken || q['hub.mode'] !== 'subscribe' || q['hub.verify_token'] !== verifyToken) {
+    throw new ProblemError(403, 'verification_failed', 'Forbidden', 'hub.mode or hub.verify_token does not match');
+  }
+  return {
+    statusCode: 200,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+    body: q['hub.challenge'] ?? '',
+  };
+});
+
+/**
+ * POST /v1/webhooks/whatsapp — signed notifications: 401 unless X-Hub-Signature-256 is the HMAC of the
+ * raw body; then 200 whatever parts are unknown (Meta retries anything else).
+ */
+export const receive = publicRoute(async (event) => {
+  const { appSecret, tenantFor } = await whatsappConfig();
+  if (!appSecret) {
+    throw new ServiceUnavailableError('WHATSAPP_APP_SECRET is not configured', 'webhook_not_configured');
+  }
+  const body = rawBody(event);
+  const signature = event.headers?.['x-hub-signature-256'] ?? event.headers?.['X-Hub-Signature-256'];
+  if (!verifySignature(body, signature, appSecret)) {
+    throw new UnauthorizedError('X-Hub-Signature-256 is missing or is not the HMAC-SHA-256 of the body');
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ValidationError('the body is not valid JSON', undefined, 'malformed_json');
+  }
+  const { notifications, skipped } = notificationsOf(payload, tenantFor);
+  if (skipped.length) logger.info('whatsapp webhook items skipped', { skipped });
+  const report = await processNotifications(getDb(), notifications);
+  return jsonResponse(200, { received: notifications.length, ...report, skipped: skipped.length });
+});
+
+export const handler = dispatch({
+  'GET /v1/webhooks/whatsapp': verify,
+  'POST /v1/webhooks/whatsapp': receive,
+});

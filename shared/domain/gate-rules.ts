@@ -1,0 +1,114 @@
+import type { GateRule, Reason } from './gate.ts';
+import { blockCrossedAt, blockLikelihood, channelSignals, describeSignals, signalChannels } from './likelihood.ts';
+import { quietUntil } from './quiet-hours.ts';
+import { sendsUnderCap } from './sends.ts';
+
+const DAY_MS = 86_400_000;
+
+/** Likely blocked on this channel → block (`likely_blocked`); suspected → warning (`block_suspected`). */
+export const blockSignalRule: GateRule = (state, req, policy) => {
+  const {
+    blockLikelihood: likelihood,
+    level,
+    signals,
+  } = blockLikelihood(channelSignals(state, req.channel), policy, req.at);
+  const because = describeSignals(signals);
+  if (level === 'likely') {
+    return {
+      blockLikelihood: likelihood,
+      block: [
+        {
+          code: 'likely_blocked',
+          message: `the contact has most likely blocked the business on ${req.channel} (likelihood ${likelihood} ≥ ${policy.blockThreshold}): ${because}`,
+          signals,
+        },
+      ],
+    };
+  }
+  if (level === 'suspected') {
+    return {
+      blockLikelihood: likelihood,
+      warnings: [
+        {
+          code: 'block_suspected',
+          message: `the contact may have blocked the business on ${req.channel} (likelihood ${likelihood} ≥ ${policy.suspectedThreshold}): ${because}`,
+          signals,
+        },
+      ],
+    };
+  }
+  return { blockLikelihood: likelihood };
+};
+
+/**
+ * A likely block on one channel pauses marketing on the subject's other channels for
+ * `crossChannelCooldownDays` from when its likelihood crossed `blockThreshold` (`cross_channel_cooldown`).
+ */
+export const crossChannelCooldownRule: GateRule = (state, req, policy) => {
+  if (policy.crossChannelCooldownDays === 0) return {};
+  const at = Date.parse(req.at);
+  const block: Reason[] = [];
+  for (const channel of signalChannels(state)) {
+    if (channel === req.channel) continue;
+    const crossedAt = blockCrossedAt(channelSignals(state, channel), policy, req.at);
+    if (!crossedAt) continue;
+    const until = new Date(Date.parse(crossedAt) + policy.crossChannelCooldownDays * DAY_MS);
+    if (until.getTime() <= at) continue;
+    block.push({
+      code: 'cross_channel_cooldown',
+      message: `the contact most likely blocked the business on ${channel} on ${crossedAt}: marketing on other channels pauses until ${until.toISOString()}`,
+      channel,
+      until: until.toISOString(),
+    });
+  }
+  return { block };
+};
+
+/** The policy's frequency caps, counting sends checked with `record: true` (`frequency_cap`). */
+export const frequencyCapRule: GateRule = (state, req, policy) => {
+  const block: Reason[] = [];
+  for (const cap of policy.frequencyCaps) {
+    if (cap.channel !== '*' && cap.channel !== req.channel) continue;
+    if (cap.purpose !== '*' && cap.purpose !== req.purpose) continue;
+    const sends = sendsUnderCap(state, cap, req.at);
+    if (sends.length < cap.max) continue;
+    // A slot frees up when the oldest of the `max` latest sends leaves the window.
+    const oldest = sends[cap.max - 1];
+    const availableAt = oldest === undefined ? null : new Date(oldest * 1000 + cap.perDays * DAY_MS).toISOString();
+    block.push({
+      code: 'frequency_cap',
+      message: `${sends.length} of at most ${cap.max} ${cap.channel === '*' ? '' : `${cap.channel} `}messages${cap.purpose === '*' ? '' : ` for ${cap.purpose}`} in ${cap.perDays} days were already sent${availableAt ? `; the next one is possible from ${availableAt}` : ''}`,
+      cap,
+      availableAt,
+    });
+  }
+  return { block };
+};
+
+/** Inside the policy's quiet hours, in the recipient's time zone (or the policy's): defer to their end. */
+export const quietHoursRule: GateRule = (_state, req, policy) => {
+  if (!policy.quietHours) return {};
+  const timeZone = req.timezone ?? policy.defaultTimezone;
+  const retryAfter = quietUntil(req.at, policy.quietHours, timeZone);
+  if (!retryAfter) return {};
+  return {
+    defer: [
+      {
+        reason: {
+          code: 'quiet_hours',
+          message: `${policy.quietHours.start}–${policy.quietHours.end} in ${timeZone} are quiet hours: retry after ${retryAfter}`,
+          timezone: timeZone,
+        },
+        retryAfter,
+      },
+    ],
+  };
+};
+
+/** The rules of this module, in the order the gate applies them after the consent rules. */
+export const signalAndPolicyRules: GateRule[] = [
+  blockSignalRule,
+  crossChannelCooldownRule,
+  frequencyCapRule,
+  quietHoursRule,
+];

@@ -1,0 +1,329 @@
+import { createHash } from 'node:crypto';
+import { ConflictError } from '#http/errors.ts';
+import type { BlockClue, Policy, SignalType } from './policy.ts';
+import { type Change, latest, type SubjectState } from './subject-state.ts';
+import type { Channel } from './vocabulary.ts';
+
+/**
+ * Block likelihood (DESIGN.md): a noisy-OR of weighted, time-decayed block clues recorded since the last
+ * evidence against a block. The state keeps a bounded summary per channel; every signal itself stays in
+ * the ledger. Times inside the summary are epoch seconds (numbers keep the state item small).
+ */
+
+/**
+ * A block clue: its type, when it was observed (epoch s), for message clues a short message reference, and
+ * `1` when it was inferred (a send not delivered in time) rather than reported: `at` is then the send
+ * time, and the clue counts from `at + undeliveredAfterHours`.
+ */
+export type Clue = [type: BlockClue, at: number, ref?: string, inferred?: 1];
+/** A message sent and not yet delivered: when (epoch s) and a short message reference ('' when unknown). */
+export type PendingSend = [at: number, ref: string];
+
+/** What the state keeps per channel: bounded whatever the number of signals. */
+export interface ChannelSignals {
+  /** Last evidence against a block (delivery, read receipt, inbound message), epoch s. */
+  clearedAt?: number;
+  /** The most recent clues observed after `clearedAt`, newest first. */
+  clues: Clue[];
+  /** The most recent sends still waiting for a delivery, newest first. */
+  pending: PendingSend[];
+  /** Messages recently delivered, read or failed: a `sent` arriving after them is not pending. */
+  resolved?: string[];
+  /** Signals recorded on this channel, all time. */
+  count: number;
+}
+
+/** Clues that describe a lasting state of the profile: seeing it again is no new evidence, only the latest counts. */
+const STATE_CLUES: ReadonlySet<BlockClue> = new Set([
+  'profile_photo_hidden',
+  'last_seen_hidden',
+  'read_receipts_missing',
+]);
+/** Event clues (undelivered messages, failed calls, refused group adds) counted per type: the most recent ones. */
+export const EVENT_CLUES_PER_TYPE = 4;
+/** Sends waiting for a delivery kept per channel (the newest). */
+export const PENDING_MAX = 6;
+/** Recently resolved messages remembered per channel. */
+export const RESOLVED_MAX = 8;
+
+const EVIDENCE_AGAINST: ReadonlySet<string> = new Set(['message_delivered', 'message_read', 'inbound_message']);
+
+/** What can be applied to a channel's summary: the API's signal types, plus a failure that is no block evidence. */
+export interface SignalInput {
+  type: SignalType | 'message_failed';
+  observedAt: string;
+  messageId?: string;
+}
+
+/** `none` below suspectedThreshold, `suspected` from it, `likely` from blockThreshold. */
+export type Level = 'none' | 'suspected' | 'likely';
+
+/** One clue's share of the likelihood, for the explanation. */
+export interface Contribution {
+  type: BlockClue;
+  observedAt: string;
+  weight: number;
+  /** weight · 2^(−age / half-life). */
+  contribution: number;
+  /** A message sent and not delivered after `undeliveredAfterHours` (no one reported it). */
+  inferred?: boolean;
+}
+
+export interface Likelihood {
+  blockLikelihood: number;
+  level: Level;
+  /** The contributing clues, strongest first. */
+  signals: Contribution[];
+}
+
+const toSec = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+const toIso = (sec: number) => new Date(sec * 1000).toISOString();
+const isClue = (type: string, policy: Policy): type is BlockClue => type in policy.signalWeights;
+
+/** A short, stable reference to a message id: enough to match a delivery to its send, small in the state. */
+export const messageRef = (messageId: string) =>
+  createHash('sha256').update(messageId).digest('base64url').slice(0, 10);
+
+/** The summary of one channel of a subject, if any signal was recorded there. */
+export function channelSignals(state: SubjectState | undefined, channel: Channel): ChannelSignals | undefined {
+  return (state?.signals as Record<string, ChannelSignals> | undefined)?.[channel];
+}
+
+/** The channels of a subject that have signals. */
+export const signalChannels = (state: SubjectState | undefined): Channel[] =>
+  Object.keys(state?.signals ?? {}).sort() as Channel[];
+
+/** When a clue counts from: its observation, or for an inferred one the end of the wait for a delivery. */
+const countsFrom = (c: Clue, timeout: number) => (c[3] === 1 ? c[1] + timeout : c[1]);
+
+/** Keeps the summary bounded: the latest state clue per type, the latest event clues per type, the newest sends. */
+function compact(summary: ChannelSignals, timeout: number): ChannelSignals {
+  const kept = new Map<BlockClue, number>();
+  const clues = [...summary.clues]
+    .sort((a, b) => countsFrom(b, timeout) - countsFrom(a, timeout))
+    .filter(([type]) => {
+      const n = kept.get(type) ?? 0;
+      if (n >= (STATE_CLUES.has(type) ? 1 : EVENT_CLUES_PER_TYPE)) return false;
+      kept.set(type, n + 1);
+      return true;
+    });
+  const pending = [...summary.pending].sort((a, b) => b[0] - a[0]).slice(0, PENDING_MAX);
+  return { ...summary, clues, pending };
+}
+
+/**
+ * Applies one signal to a channel's summary. Order-independent: evidence against a block clears every clue
+ * observed up to its own time, whenever it arrives, and a clue older than the last evidence is ignored; a
+ * delivery, read receipt or failure of a message ends its wait, also when it arrives before the `sent`.
+ * Sends not delivered after `undeliveredAfterHours` (as of `now`) become inferred clues before older sends
+ * are dropped, so the bound never loses a timed-out message. Pure.
+ */
+export function applySignal(
+  summary: ChannelSignals | undefined,
+  signal: SignalInput,
+  policy: Pick<Policy, 'undeliveredAfterHours' | 'signalWeights'>,
+  now: string,
+): ChannelSignals {
+  const at = toSec(signal.observedAt);
+  const ref = signal.messageId ? messageRef(signal.messageId) : undefined;
+  const timeout = policy.undeliveredAfterHours * 3600;
+  const nowSec = toSec(now);
+  let { clearedAt } = summary ?? {};
+  let clues = (summary?.clues ?? []).map((c) => [...c] as Clue);
+  let pending = [...(summary?.pending ?? [])];
+  let resolved = [...(summary?.resolved ?? [])];
+  const materialise = () => {
+    for (const [sentAt, r] of pending.filter((p) => p[0] + timeout <= nowSec)) {
+      clues.push(['message_undelivered', sentAt, r, 1]);
+    }
+    pending = pending.filter((p) => p[0] + timeout > nowSec);
+  };
+  const resolve = (r: string) => {
+    pending = pending.filter((p) => p[1] !== r);
+    clues = clues.filter((c) => !(c[3] === 1 && c[2] === r));
+    resolved = [r, ...resolved.filter((x) => x !== r)].slice(0, RESOLVED_MAX);
+  };
+  materialise();
+  if (EVIDENCE_AGAINST.has(signal.type)) {
+    clearedAt = Math.max(clearedAt ?? at, at);
+    if (ref) resolve(ref);
+  } else if (signal.type === 'message_sent') {
+    const known =
+      ref &&
+      (resolved.includes(ref) || pending.some((p) => p[1] === ref) || clues.some((c) => c[3] === 1 && c[2] === ref));
+    if (!known) pending.push([at, ref ?? '']);
+  } else if (signal.type === 'message_failed') {
+    if (ref) resolve(ref);
+  } else if (isClue(signal.type, policy as Policy)) {
+    const type = signal.type;
+    // The same reported clue about the same message counts once, at its latest report (order-independent).
+    const same = ref ? clues.find((c) => c[0] === type && c[2] === ref && c[3] !== 1) : undefined;
+    if (same) same[1] = Math.max(same[1], at);
+    else clues.push(ref ? [type, at, ref] : [type, at]);
+  }
+  if (clearedAt !== undefined) {
+    const cleared = clearedAt;
+    clues = clues.filter((c) => c[1] > cleared);
+    pending = pending.filter((p) => p[0] > cleared);
+  }
+  materialise();
+  return compact(
+    {
+      ...(clearedAt !== undefined ? { clearedAt } : {}),
+      clues,
+      pending,
+      ...(resolved.length ? { resolved } : {}),
+      count: (summary?.count ?? 0) + 1,
+    },
+    timeout,
+  );
+}
+
+/**
+ * The clues that count at `atSec` (observed by then): recorded ones and sends that timed out; a message's
+ * clues count once (at the latest), then bounded per type.
+ */
+function countedClues(summary: ChannelSignals, policy: Policy, atSec: number): Clue[] {
+  const timeout = policy.undeliveredAfterHours * 3600;
+  const cleared = summary.clearedAt ?? Number.NEGATIVE_INFINITY;
+  const inferred = summary.pending
+    .filter((p) => p[0] > cleared && p[0] + timeout <= atSec)
+    .map((p): Clue => ['message_undelivered', p[0], p[1], 1]);
+  // From here on, times are when each clue counts from.
+  const all = [...summary.clues.filter((c) => c[1] > cleared), ...inferred]
+    .filter((c) => countsFrom(c, timeout) <= atSec)
+    .map((c): Clue => (c[3] === 1 ? [c[0], c[1] + timeout, c[2], 1] : c));
+  const byMessage = new Map<string, Clue>();
+  const unique: Clue[] = [];
+  for (const c of all) {
+    if (!c[2]) unique.push(c);
+    else {
+      const key = `${c[0]}|${c[2]}`;
+      const seen = byMessage.get(key);
+      if (!seen || c[1] > seen[1]) byMessage.set(key, c);
+    }
+  }
+  return compact({ clues: [...unique, ...byMessage.values()], pending: [], count: 0 }, 0).clues;
+}
+
+/** The level of a likelihood under a policy. */
+export function levelOf(likelihood: number, policy: Pick<Policy, 'suspectedThreshold' | 'blockThreshold'>): Level {
+  if (likelihood >= policy.blockThreshold) return 'likely';
+  if (likelihood >= policy.suspectedThreshold) return 'suspected';
+  return 'none';
+}
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000;
+
+function likelihoodAt(summary: ChannelSignals, policy: Policy, atSec: number): Likelihood {
+  const halfLife = policy.signalHalfLifeDays * 86_400;
+  const signals: Contribution[] = countedClues(summary, policy, atSec)
+    .map((c) => {
+      const weight = policy.signalWeights[c[0]] ?? 0;
+      const contribution = weight * 2 ** (-(atSec - c[1]) / halfLife);
+      return {
+        type: c[0],
+        observedAt: toIso(c[1]),
+        weight,
+        contribution: round(contribution),
+        ...(c[3] === 1 ? { inferred: true } : {}),
+        exact: contribution,
+      };
+    })
+    .filter((c) => c.exact > 0)
+    .sort((a, b) => b.exact - a.exact)
+    .map(({ exact: _exact, ...c }) => c);
+  const exact = countedClues(summary, policy, atSec).reduce(
+    (none, c) => none * (1 - (policy.signalWeights[c[0]] ?? 0) * 2 ** (-(atSec - c[1]) / halfLife)),
+    1,
+  );
+  const blockLikelihood = Math.min(1, Math.max(0, round(1 - exact)));
+  return { blockLikelihood, level: levelOf(blockLikelihood, policy), signals };
+}
+
+/**
+ * The likelihood that the contact blocked the business on this channel, as of `at`:
+ * 1 − ∏(1 − wᵢ·2^(−ageᵢ/halfLife)) over the clues since the last evidence against a block. Pure.
+ */
+export function blockLikelihood(summary: ChannelSignals | undefined, policy: Policy, at: string): Likelihood {
+  if (!summary) return { blockLikelihood: 0, level: 'none', signals: [] };
+  return likelihoodAt(summary, policy, toSec(at));
+}
+
+/**
+ * When the likelihood last crossed `blockThreshold` at or before `at`, if it did since the last evidence
+ * against a block. It only rises when a clue arrives (or a send times out) and decays in between, so the
+ * crossings are found by evaluating just before and at each of those instants.
+ */
+export function blockCrossedAt(summary: ChannelSignals | undefined, policy: Policy, at: string): string | undefined {
+  if (!summary) return undefined;
+  const atSec = toSec(at);
+  const instants = [...new Set(countedClues(summary, policy, atSec).map((c) => c[1]))].sort((a, b) => b - a);
+  for (const t of instants) {
+    const after = likelihoodAt(summary, policy, t).blockLikelihood;
+    const before = likelihoodAt(summary, policy, t - 1).blockLikelihood;
+    if (after >= policy.blockThreshold && before < policy.blockThreshold) return toIso(t);
+  }
+  return undefined;
+}
+
+/** A one-line explanation of the contributing clues, for reasons and warnings. */
+export function describeSignals(signals: readonly Contribution[]): string {
+  return signals
+    .map((s) => `${s.type}${s.inferred ? ' (not delivered in time)' : ''} at ${s.observedAt} (${s.contribution})`)
+    .join(', ');
+}
+
+export interface RecordSignalInput extends SignalInput {
+  channel: Channel;
+  /** Who reported it: `api` or `whatsapp_webhook`. */
+  source: string;
+  /** Extra detail for the ledger (an error code…). */
+  data?: Record<string, unknown>;
+}
+
+export class SubjectErasedError extends ConflictError {
+  constructor(erasedAt: string | undefined) {
+    super('subject_erased', `this subject's data was erased on ${erasedAt}: no new signal is kept about them`);
+  }
+}
+
+/**
+ * Records one signal: the channel's bounded summary in the state, the full signal in the ledger. An
+ * inbound message is the person's own action (it restarts the consent's age, API.md). Erased subjects
+ * keep only their tombstone, so a signal about them is refused.
+ */
+export function recordSignal(
+  current: SubjectState,
+  input: RecordSignalInput,
+  policy: Policy,
+  now: string,
+): Change & { likelihood: Likelihood } {
+  if (current.erasure?.status === 'completed') throw new SubjectErasedError(current.erasure.erasedAt);
+  const summary = applySignal(channelSignals(current, input.channel), input, policy, now);
+  const likelihood = blockLikelihood(summary, policy, now);
+  const ownAction = input.type === 'inbound_message';
+  return {
+    likelihood,
+    state: {
+      ...current,
+      signals: { ...(current.signals ?? {}), [input.channel]: summary },
+      ...(ownAction ? { lastOwnActionAt: latest(current.lastOwnActionAt, input.observedAt) } : {}),
+    },
+    event: {
+      type: 'signal.recorded',
+      at: now,
+      channel: input.channel,
+      source: input.source,
+      data: {
+        type: input.type,
+        observedAt: input.observedAt,
+        // A wamid encodes the recipient's phone number: only its hash is kept.
+        ...(input.messageId ? { messageRef: messageRef(input.messageId) } : {}),
+        ...input.data,
+        blockLikelihood: likelihood.blockLikelihood,
+        level: likelihood.level,
+      },
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { ProblemError } from '#http/errors.ts';
+import { resolveSubject } from '#shared/identity/resolve.ts';
+import { logger } from '#shared/log.ts';
+import type { Db } from '#store/db.ts';
+import { getPolicy } from '#store/policy.ts';
+import { AlreadyAppliedError, appendChange } from '#store/subjects.ts';
+import { applyNotification } from './actions.ts';
+import type { Notification } from './payload.ts';
+
+/** Replay markers outlive Meta's redelivery window (up to 7 days) with margin. */
+const REPLAY_TTL_DAYS = 30;
+
+export interface ProcessReport {
+  recorded: number;
+  replayed: number;
+  unchanged: number;
+  invalid: number;
+}
+
+/**
+ * Applies the notifications one by one, in the order they happened. Each one is one ledger append with
+ * its replay marker in the same transaction, so a redelivered webhook records nothing new. An identifier
+ * the service cannot use (not a valid phone number) is skipped; a store failure propagates (503, and
+ * Meta retries the whole delivery: what was already applied is then recognised as a replay).
+ */
+export async function processNotifications(db: Db, notifications: Notification[]): Promise<ProcessReport> {
+  const report: ProcessReport = { recorded: 0, replayed: 0, unchanged: 0, invalid: 0 };
+  for (const n of notifications) {
+    let resolved: Awaited<ReturnType<typeof resolveSubject>>;
+    try {
+      resolved = await resolveSubject(n.tenant, n.subject, 'whatsapp');
+    } catch (error) {
+      if (!(error instanceof ProblemError)) throw error;
+      report.invalid++;
+      continue;
+    }
+    const policy = await getPolicy(db, n.tenant);
+    const now = new Date().toISOString();
+    try {
+      const { event } = await appendChange(
+        db,
+        n.tenant,
+        resolved.subjectKey,
+        (current, next) => applyNotification(current, n, policy, next, now),
+        resolved.identifier.kind,
+        { once: n.replayId, onceTtlDays: REPLAY_TTL_DAYS },
+      );
+      if (event) report.recorded++;
+      else report.unchanged++;
+    } catch (error) {
+      if (!(error instanceof AlreadyAppliedError)) throw error;
+      report.replayed++;
+    }
+  }
+  logger.info('whatsapp webhook processed', { ...report });
+  return report;
+}

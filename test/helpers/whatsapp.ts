@@ -1,0 +1,115 @@
+import { createHmac, randomBytes } from 'node:crypto';
+
+/** Realistic WhatsApp Cloud API webhook payloads (shapes from REFERENCE.md), built per test. */
+
+export const unix = (iso: string) => String(Math.floor(Date.parse(iso) / 1000));
+export const wamid = () => `wamid.HBgL${randomBytes(18).toString('base64url')}`;
+/** Phone digits as WhatsApp sends them: no `+`. */
+export const waId = (e164: string) => e164.replace(/^\+/, '');
+
+export const sign = (body: string | Buffer, secret: string) =>
+  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+type Value = Record<string, unknown>;
+
+/** One change of field `messages` for a business phone number. */
+export const change = (phoneNumberId: string, value: Value) => ({
+  field: 'messages',
+  value: {
+    messaging_product: 'whatsapp',
+    metadata: { display_phone_number: '15550001111', phone_number_id: phoneNumberId },
+    ...value,
+  },
+});
+
+/** The envelope: one entry per list of changes. */
+export const envelope = (...entries: ReturnType<typeof change>[][]) => ({
+  object: 'whatsapp_business_account',
+  entry: entries.map((changes, i) => ({ id: `10293847566${i}`, changes })),
+});
+
+export function status(
+  recipient: { phone?: string; userId?: string },
+  s: 'sent' | 'delivered' | 'read' | 'failed',
+  at: string,
+  options: { id?: string; errorCode?: number } = {},
+) {
+  return {
+    id: options.id ?? wamid(),
+    status: s,
+    timestamp: unix(at),
+    ...(recipient.phone ? { recipient_id: waId(recipient.phone) } : {}),
+    ...(recipient.userId ? { recipient_user_id: recipient.userId } : {}),
+    ...(s === 'sent'
+      ? {
+          conversation: { id: randomBytes(16).toString('hex'), origin: { type: 'marketing' } },
+          pricing: { billable: true, pricing_model: 'PMP', category: 'marketing' },
+        }
+      : {}),
+    ...(options.errorCode
+      ? {
+          errors: [
+            {
+              code: options.errorCode,
+              title: 'Message failed',
+              message: 'Message failed',
+              error_data: { details: 'see the Cloud API error codes' },
+            },
+          ],
+        }
+      : {}),
+  };
+}
+
+/** An inbound message and its contact. */
+export function inbound(
+  from: { phone?: string; userId?: string },
+  at: string,
+  content:
+    | { type: 'text'; body: string }
+    | { type: 'button'; payload: string; text?: string }
+    | { type: 'interactive'; id: string; title: string }
+    | { type: string; [k: string]: unknown },
+) {
+  const base = {
+    id: wamid(),
+    timestamp: unix(at),
+    ...(from.phone ? { from: waId(from.phone) } : {}),
+    ...(from.userId ? { from_user_id: from.userId } : {}),
+    type: content.type,
+  };
+  const body =
+    content.type === 'text'
+      ? { text: { body: content.body } }
+      : content.type === 'button'
+        ? {
+            button: { payload: content.payload, text: content.text ?? content.payload },
+            context: { from: '15550001111', id: wamid() },
+          }
+        : content.type === 'interactive'
+          ? { interactive: { type: 'button_reply', button_reply: { id: content.id, title: content.title } } }
+          : { [content.type]: { id: 'media-1' } };
+  return {
+    contacts: [
+      {
+        profile: { name: 'Ana' },
+        ...(from.phone ? { wa_id: waId(from.phone) } : {}),
+        ...(from.userId ? { user_id: from.userId } : {}),
+      },
+    ],
+    messages: [{ ...base, ...body }],
+  };
+}
+
+export const preference = (who: { phone?: string; userId?: string }, value: 'stop' | 'resume', at: string) => ({
+  user_preferences: [
+    {
+      ...(who.phone ? { wa_id: waId(who.phone) } : {}),
+      ...(who.userId ? { user_id: who.userId } : {}),
+      detail: 'User requested to stop marketing messages',
+      category: 'marketing_messages',
+      value,
+      timestamp: unix(at),
+    },
+  ],
+});
