@@ -19,7 +19,11 @@ declare const window: {
   injected?: boolean;
   axe: { run: (options: unknown) => Promise<{ violations: unknown[]; passes: unknown[] }> };
 };
-declare const document: { documentElement: { scrollWidth: number }; activeElement: { tagName: string } | null };
+declare const document: {
+  documentElement: { scrollWidth: number };
+  activeElement: { tagName: string } | null;
+  body: { insertAdjacentHTML: (position: string, html: string) => void };
+};
 declare function getComputedStyle(element: unknown): {
   outlineStyle: string;
   getPropertyValue: (name: string) => string;
@@ -302,6 +306,15 @@ describe('preference centre in Chromium', () => {
 });
 
 describe('accessibility (axe-core)', () => {
+  it('the check itself catches a violation (a button without a name)', async () => {
+    const { links } = await consentedWithLinks();
+    const violations = await axeViolations('broken on purpose', async (p) => {
+      await p.goto(links.url);
+      await p.evaluate(() => document.body.insertAdjacentHTML('beforeend', '<button></button>'));
+    });
+    expect(violations.join('\n')).toContain('button-name');
+  });
+
   it('finds no violation on any self-service page', async () => {
     const { links } = await consentedWithLinks(['whatsapp', 'sms']);
     const emailLinks = (
