@@ -53,7 +53,7 @@ export const FUNCTION_GRANTS = {
   health: { table: 'lookup', secrets: [] },
   // Reads states and the policy; `record: true` appends a send event (conditional Puts), idempotency records.
   gate: { table: 'write', secrets: ['identifier'], memorySize: 1024 },
-  consents: { table: 'write', secrets: ['identifier', 'linkKeys'] },
+  consents: { table: 'write', secrets: ['identifier'] },
   subjects: { table: 'read', secrets: ['identifier'] },
   erasure: { table: 'erase', secrets: ['identifier'], timeout: Duration.seconds(29) },
   signals: { table: 'write', secrets: ['identifier'] },
@@ -272,6 +272,13 @@ export class ConsentGateStack extends Stack {
       { id: 'AwsSolutions-APIG4', reason: 'Unmatched requests only get a problem+json 404/405; no data is reachable.' },
     ]);
 
+    const domain =
+      props.domainName && props.certificateArn
+        ? new DomainName(this, 'Domain', {
+            domainName: props.domainName,
+            certificate: Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn),
+          })
+        : undefined;
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: logRetention,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -282,17 +289,14 @@ export class ConsentGateStack extends Stack {
       autoDeploy: true,
       throttle: props.throttle ?? { rateLimit: 200, burstLimit: 400 },
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
-      ...(props.domainName && props.certificateArn
-        ? {
-            domainMapping: {
-              domainName: new DomainName(this, 'Domain', {
-                domainName: props.domainName,
-                certificate: Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn),
-              }),
-            },
-          }
-        : {}),
+      ...(domain ? { domainMapping: { domainName: domain } } : {}),
     });
+    if (domain) {
+      new CfnOutput(this, 'DomainTarget', {
+        value: domain.regionalDomainName,
+        description: `DNS: point ${props.domainName} here (CNAME or alias)`,
+      });
+    }
 
     this.alarmTopic = new Topic(this, 'AlarmTopic', {
       displayName: `consent-gate ${props.stage} alarms`,
