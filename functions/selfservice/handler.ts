@@ -47,7 +47,8 @@ async function openLink<K extends LinkKind>(event: ApiEvent, kind: K, now: numbe
   if (result.ok) {
     return { claims: result.claims as Extract<LinkClaims, { kind: K }>, kid: result.kid };
   }
-  logger.warn('self-service link refused', { reason: result.reason, kind, subjectKey: result.claims?.subjectKey });
+  // Info, not warn: truncated links and scanners' guesses are everyday traffic on a public page.
+  logger.info('self-service link refused', { reason: result.reason, kind, subjectKey: result.claims?.subjectKey });
   if (result.reason === 'expired' && result.claims) {
     const policy = await getPolicy(getDb(), result.claims.tenant);
     throw new PageError(410, 'link_expired', 'expired', policy.controller);
