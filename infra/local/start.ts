@@ -18,6 +18,11 @@ async function shutdown(signal: string, code = 0) {
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGHUP', () => void shutdown('SIGHUP'));
+// If whoever started us dies without passing a signal on (npm killed on its own), stop rather than linger.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) void shutdown('parent process exited');
+}, 1000).unref();
 
 try {
   runtime = await startLocal(settings);

@@ -8,12 +8,17 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { getDb } from '../../shared/store/db.ts';
 import { freePort } from '../../infra/local/dynamo.ts';
 
-const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
 
 afterAll(() => {
-  for (const child of started) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const child of started) {
+    if (child.exitCode !== null) continue;
+    try {
+      if (child.spawnargs[0] === 'npm') process.kill(-(child.pid as number), 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {}
+  }
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -44,11 +49,16 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** `npm start`'s program, with its output collected. Resolves once it prints its URL. */
-async function start(env: Record<string, string>) {
-  const child = spawn(TSX, ['infra/local/start.ts'], {
+/**
+ * `npm start`'s program (`node --import tsx infra/local/start.ts`, or `npm start` itself in its own process
+ * group, as a terminal runs it), with its output collected. Resolves once it prints its URL.
+ */
+async function start(env: Record<string, string>, viaNpm = false) {
+  const command = viaNpm ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'infra/local/start.ts']];
+  const child = spawn(command[0] as string, command[1] as string[], {
     env: { ...process.env, DYNAMODB_ENDPOINT: '', TABLE_NAME: '', POWERTOOLS_LOG_LEVEL: 'INFO', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: viaNpm,
   });
   started.push(child);
   let output = '';
@@ -59,7 +69,7 @@ async function start(env: Record<string, string>) {
     output += d;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await Promise.race([until(() => output.includes('is listening on'), 'the server', 40_000), exited]);
+  await Promise.race([until(() => output.includes('is listening on'), 'the server', 120_000), exited]);
   const url = /listening on (\S+)/.exec(output)?.[1];
   const key = /API key: (\S+)/.exec(output)?.[1];
   return { child, url, key, output: () => output, exited };
@@ -67,7 +77,8 @@ async function start(env: Record<string, string>) {
 
 const json = { 'content-type': 'application/json' };
 
-describe('npm start (the local runtime)', () => {
+// Each test starts real processes (Node + a JVM): give them time on a busy 2-core machine.
+describe('npm start (the local runtime)', { timeout: 180_000 }, () => {
   it('serves the real handlers, keeps data across restarts, and stops DynamoDB Local on SIGINT', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cg-start-'));
     dirs.push(dataDir);
@@ -130,6 +141,20 @@ describe('npm start (the local runtime)', () => {
     await until(() => !alive(pid), 'DynamoDB Local to stop', 10_000);
   });
 
+  it('stops on Ctrl-C in a terminal (SIGINT to the process group), and when npm alone is killed', async () => {
+    for (const stopBy of ['ctrl-c', 'kill npm'] as const) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'cg-npm-'));
+      dirs.push(dataDir);
+      const run = await start({ DATA_DIR: dataDir, PORT: String(await freePort()) }, true);
+      expect(run.url).toBeTruthy();
+      const [java] = dynamoPids(dataDir);
+      const { pid: server } = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { pid: number };
+      if (stopBy === 'ctrl-c') process.kill(-(run.child.pid as number), 'SIGINT');
+      else process.kill(run.child.pid as number, 'SIGTERM');
+      await until(() => !alive(server) && !alive(java), `the server and DynamoDB Local to stop (${stopBy})`, 15_000);
+    }
+  });
+
   it('takes DEV_API_KEY as the key and keeps everything in memory with DATA_DIR=memory', async () => {
     const port = String(await freePort());
     const run = await start({ DATA_DIR: 'memory', PORT: port, DEV_API_KEY: 'dev-key-for-tests-0001' });
@@ -139,7 +164,9 @@ describe('npm start (the local runtime)', () => {
       headers: { authorization: 'Bearer dev-key-for-tests-0001', ...json },
       body: JSON.stringify({ subject: { phone: '+33612345678' }, channel: 'whatsapp' }),
     });
-    expect((await res.json()).reasons[0].code).toBe('no_consent');
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.reasons[0].code).toBe('no_consent');
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
   });
