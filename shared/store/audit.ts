@@ -21,7 +21,10 @@ import { storeFailure } from './errors.ts';
 import { getState, getStates, listEvents } from './subjects.ts';
 import { AUDIT_SHARDS, keys } from './table.ts';
 
-/** Items per shard query page: 8 shards × 2 pages (one read, one prefetched) bound the memory of a merge. */
+/**
+ * Items per shard query page. A merge holds at most 2 days (the current one and the one read ahead) ×
+ * 8 shards × 2 pages (one being merged, one prefetched): bounded whatever the size of the range.
+ */
 const SHARD_PAGE = 500;
 const DAY_MS = 86_400_000;
 
@@ -154,20 +157,26 @@ export async function* auditItems(
   const start = options.after ?? range.from;
   // `to` itself is excluded: a key at `to` reads `<to>#<id>`, which sorts after the bare `to`.
   const upper = range.to;
-  for (const day of daysOf({ from: start, to: range.to })) {
-    const lower = day === start.slice(0, 10) ? start : `${day}T00:00:00.000Z`;
-    const readers = Array.from(
-      { length: AUDIT_SHARDS },
-      (_, shard) =>
-        new ShardReader(
-          db,
-          keys.auditDay(tenant, day, shard),
-          lower,
-          upper,
-          options.pageSize ?? SHARD_PAGE,
-          options.projection,
-        ),
-    );
+  const days = daysOf({ from: start, to: range.to });
+  const open = (day: string | undefined) =>
+    day === undefined
+      ? undefined
+      : Array.from(
+          { length: AUDIT_SHARDS },
+          (_, shard) =>
+            new ShardReader(
+              db,
+              keys.auditDay(tenant, day, shard),
+              day === start.slice(0, 10) ? start : `${day}T00:00:00.000Z`,
+              upper,
+              options.pageSize ?? SHARD_PAGE,
+              options.projection,
+            ),
+        );
+  // The next day's first pages are read while this day is merged (one day ahead: memory stays bounded).
+  let readers = open(days[0]);
+  let ahead = open(days[1]);
+  for (let d = 0; readers; d++) {
     for (;;) {
       const heads = await Promise.all(readers.map((r) => r.peek()));
       let best = -1;
@@ -181,6 +190,8 @@ export async function* auditItems(
       if (options.after && item.GSI1SK === options.after) continue;
       yield item;
     }
+    readers = ahead;
+    ahead = open(days[d + 2]);
   }
 }
 

@@ -63,7 +63,7 @@ export function dashboardPage(lang: Lang): string {
 <button type="button" id="sign-out" class="secondary" hidden>${t.signOut}</button>
 </header>
 <main id="main">
-<h1>${t.title}</h1>
+<h1 tabindex="-1">${t.title}</h1>
 <p id="status" role="status" aria-live="polite"></p>
 <section id="signin" aria-labelledby="signin-title">
 <h2 id="signin-title">${t.signInTitle}</h2>

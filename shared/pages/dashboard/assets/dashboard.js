@@ -330,7 +330,8 @@
     $('api-key').value = '';
     say('', 'signin-error');
     showBoard(true);
-    $('main').querySelector('h1').focus?.();
+    // Move focus to the board's heading so a screen reader announces the signed-in page.
+    $('main').querySelector('h1').focus();
     await load();
   }
 
