@@ -186,6 +186,37 @@ describe('GET /v1/audit/verify', () => {
   });
 });
 
+describe('an erasure, as the audit shows it', () => {
+  it('leaves only the erasure.completed event of the subject, and the ledger still verifies', async () => {
+    const owner = await tenantWithKey(['admin']);
+    const api = client(server.url, owner.key);
+    const [kept, erased] = [{ phone: phone() }, { phone: phone() }];
+    await api.post('/v1/consents', grantBody({ subject: kept }));
+    await api.post('/v1/consents', grantBody({ subject: erased }));
+    await api.post('/v1/consents', grantBody({ subject: erased, channel: 'sms' }));
+    const erasedKey = (await api.post('/v1/subjects/lookup', { subject: erased })).body.subjectKey;
+    const request = await api.post('/v1/erasure-requests', {
+      subjects: [erased],
+      requestedVia: 'web',
+      immediate: true,
+    });
+    expect(request.body.status).toBe('completed');
+
+    const events = ndjson((await api.get(`/v1/audit/events?${range}`)).text);
+    expect(events.filter((e) => e.subjectKey === erasedKey).map((e) => e.type)).toEqual(['erasure.completed']);
+    expect(events.filter((e) => e.subjectKey !== erasedKey).map((e) => e.type)).toEqual(['consent.granted']);
+    const verify = await api.get(`/v1/audit/verify?${range}`);
+    expect(verify.body).toMatchObject({ subjects: 2, events: 2, valid: true });
+    const completed = await api.get('/v1/audit/erasures?status=completed');
+    expect(completed.body.requests).toMatchObject([
+      { requestId: request.body.requestId, status: 'completed', daysLeft: null },
+    ]);
+    expect(Date.parse(completed.body.requests[0].completedAt)).toBeLessThanOrEqual(
+      Date.parse(completed.body.requests[0].dueBy),
+    );
+  });
+});
+
 describe('GET /v1/audit/erasures', () => {
   it('lists pending requests with their deadline, overdue ones flagged', async () => {
     const pending = await auditor.get('/v1/audit/erasures?status=pending');
