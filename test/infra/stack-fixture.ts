@@ -1,9 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { PROJECT_ROOT } from '../../infra/constructs/consent-function.ts';
 import { ConsentGateStack, type ConsentGateStackProps } from '../../infra/stack.ts';
 
 /** CloudFormation resources as the template has them. */
@@ -17,7 +17,10 @@ export type Resources = Record<
  * CDK's `aws:cdk:bundling-stacks` context turns into placeholder assets) and the AwsSolutions checks.
  */
 export function synthStack(props: Partial<ConsentGateStackProps> = {}, options: { bundle?: boolean } = {}) {
-  const outdir = mkdtempSync(join(tmpdir(), 'consent-gate-cdk-'));
+  // Inside the repository (cdk.out/ is ignored) so a bundle can be imported: it finds the AWS SDK, which
+  // Lambda's runtime provides, in node_modules.
+  mkdirSync(join(PROJECT_ROOT, 'cdk.out'), { recursive: true });
+  const outdir = mkdtempSync(join(PROJECT_ROOT, 'cdk.out', 'test-'));
   const app = new App({
     outdir,
     context: {
@@ -30,7 +33,7 @@ export function synthStack(props: Partial<ConsentGateStackProps> = {}, options: 
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   const template = Template.fromStack(stack);
   const resources = template.toJSON().Resources as Resources;
-  return { app, stack, template, resources, outdir };
+  return { app, stack, template, resources, outdir, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
 }
 
 /** The logical id of the resource whose id starts with `prefix` (CDK appends a hash). */

@@ -1,11 +1,14 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE_ACCESS } from '../../infra/constructs/consent-table.ts';
 import { FUNCTIONS, type FunctionName, ROUTES, routeKey } from '../../infra/routes.ts';
 import { AUTHORIZER_GRANT, FUNCTION_GRANTS } from '../../infra/stack.ts';
 import { TABLE } from '../../shared/store/table.ts';
+import { phone, tenantWithKey } from '../helpers/factories.ts';
 import { logicalId, type Resources, roleGrants, synthStack } from './stack-fixture.ts';
 
 let synth: ReturnType<typeof synthStack>;
@@ -24,6 +27,7 @@ beforeAll(() => {
   synth = synthStack({ alarmEmail: 'dpo@example.org' });
   resources = synth.resources;
 }, 240_000);
+afterAll(() => synth?.cleanup());
 
 describe('routes and functions come from the route table', () => {
   it('declares every route of infra/routes.ts, and nothing else but $default', () => {
@@ -322,4 +326,100 @@ describe('cdk-nag AwsSolutions', () => {
       expect(reason.length, id).toBeLessThan(200);
     }
   });
+});
+
+/** Packages the Lambda Node.js 22 runtime provides but this repository does not install (yet). */
+const RUNTIME_ONLY = ['@aws-sdk/client-secrets-manager'];
+const resolvable = (pkg: string) => {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('the bundles run', () => {
+  type Handler = (event: unknown, context?: unknown) => Promise<any>;
+  const bundle = (name: string) => join(synth.outdir, resources[fnId(name)].Metadata['aws:asset:path'], 'index.mjs');
+  const externals = (name: string) =>
+    [...readFileSync(bundle(name), 'utf8').matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)]
+      .map((m) => m[1])
+      // Only what reads as a module specifier (a minified string literal can end in `from`).
+      .filter((pkg) => /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(\/[\w./-]+)?$/.test(pkg))
+      .filter((pkg) => !pkg.startsWith('node:') && !builtinModules.includes(pkg.split('/')[0]));
+  const load = async (name: string): Promise<Handler> => (await import(pathToFileURL(bundle(name)).href)).handler;
+  const event = (method: string, path: string, routeKey: string, extra: object = {}) => ({
+    version: '2.0',
+    routeKey,
+    rawPath: path,
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json' },
+    isBase64Encoded: false,
+    requestContext: { http: { method, path, sourceIp: '0.0.0.0' }, requestId: 'r', routeKey, stage: '$default' },
+    ...extra,
+  });
+
+  it('leaves only the AWS SDK v3 (which the runtime provides) outside the bundles', () => {
+    for (const name of [...deployed, 'authorizer']) {
+      for (const pkg of externals(name))
+        expect(pkg, name).toMatch(/^@aws-sdk\/(client-dynamodb|lib-dynamodb|client-secrets-manager)$/);
+    }
+  });
+
+  it('every bundle loads as ESM and exports its handler', async () => {
+    for (const name of [...deployed, 'authorizer']) {
+      const missing = externals(name).filter((pkg) => !resolvable(pkg));
+      // In Lambda the runtime has them; here a bundle that needs one cannot be imported until it is installed.
+      expect(
+        missing.filter((pkg) => !RUNTIME_ONLY.includes(pkg)),
+        name,
+      ).toEqual([]);
+      if (missing.length === 0) expect(typeof (await load(name)), name).toBe('function');
+    }
+  });
+
+  it('the bundled docs function answers $default with a problem+json 404', async () => {
+    const res = await (await load('docs'))(event('GET', '/nowhere', '$default'));
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+  });
+
+  it('the bundled authorizer resolves a key against DynamoDB Local, and passes an empty tenant for a bad one', async () => {
+    const { tenant, key } = await tenantWithKey(['gate:check']);
+    const authorize = await load('authorizer');
+    expect(await authorize({ headers: { authorization: `Bearer ${key}` } })).toEqual({
+      isAuthorized: true,
+      context: expect.objectContaining({ tenant, scopes: 'gate:check' }),
+    });
+    expect(await authorize({ headers: { authorization: 'Bearer cg_not-a-key-at-all' } })).toEqual({
+      isAuthorized: true,
+      context: expect.objectContaining({ tenant: '' }),
+    });
+  });
+
+  it.skipIf(!resolvable('@aws-sdk/client-secrets-manager'))(
+    'the bundled gate decides against DynamoDB Local, and answers 401 for an empty tenant',
+    async () => {
+      const { tenant } = await tenantWithKey(['gate:check']);
+      const gate = await load('gate');
+      const check = (lambda: object) =>
+        gate(
+          event('POST', '/v1/gate/check', 'POST /v1/gate/check', {
+            body: JSON.stringify({ subject: { phone: phone() }, channel: 'whatsapp' }),
+            requestContext: {
+              http: { method: 'POST', path: '/v1/gate/check', sourceIp: '0.0.0.0' },
+              requestId: 'r',
+              routeKey: 'POST /v1/gate/check',
+              stage: '$default',
+              authorizer: { lambda },
+            },
+          }),
+        );
+      const decided = await check({ tenant, scopes: 'gate:check', keyId: 'k' });
+      expect(decided.statusCode).toBe(200);
+      expect(JSON.parse(decided.body)).toMatchObject({ decision: 'block', reasons: [{ code: 'no_consent' }] });
+      expect((await check({ tenant: '', scopes: '', keyId: '' })).statusCode).toBe(401);
+    },
+  );
 });
