@@ -96,7 +96,18 @@ class ShardReader {
     private readonly pageSize: number,
     private readonly projection?: string,
   ) {
-    this.next = this.fetch(undefined);
+    this.next = this.prefetch(undefined);
+  }
+
+  /**
+   * Starts reading a page. A consumer may stop before awaiting it (a full page, an interrupted export):
+   * the no-op catch keeps such an abandoned read from becoming an unhandled rejection; a consumer that
+   * does await it still gets the error.
+   */
+  private prefetch(start: Item | undefined) {
+    const page = this.fetch(start);
+    page.catch(() => undefined);
+    return page;
   }
 
   private async fetch(start: Item | undefined) {
@@ -125,7 +136,7 @@ class ShardReader {
       const page = await this.next;
       this.buffer = page.items;
       this.index = 0;
-      this.next = page.last ? this.fetch(page.last) : undefined;
+      this.next = page.last ? this.prefetch(page.last) : undefined;
     }
     return this.buffer[this.index];
   }

@@ -137,6 +137,32 @@ describe('audit export over the sharded day index', () => {
     expect(maxBuffered).toBeLessThanOrEqual(2 * 8 * 2 * 5);
   });
 
+  it('fails closed with a 503 when the index cannot be read, and an abandoned read-ahead does no harm', async () => {
+    const send = db.client.send.bind(db.client);
+    const failing = (day: string): Db => ({
+      table: db.table,
+      client: {
+        send: async (command: Parameters<typeof send>[0]) => {
+          const pk = (command.input as { ExpressionAttributeValues?: Record<string, string> })
+            .ExpressionAttributeValues?.[':pk'];
+          if (pk?.includes(`#D#${day}#`)) throw Object.assign(new Error('throttled'), { name: 'ThrottlingException' });
+          return send(command);
+        },
+      } as unknown as Db['client'],
+    });
+    // The second day fails: a full walk surfaces it as 503 store_unavailable.
+    await expect(collect(auditEvents(failing('2026-10-31'), tenant, RANGE))).rejects.toMatchObject({
+      status: 503,
+      code: 'store_unavailable',
+    });
+    // A page that ends on the first day never awaits the failed read-ahead of the second: no unhandled
+    // rejection (vitest would fail the run), and the page is served.
+    const page = await auditPage(failing('2026-10-31'), tenant, RANGE, { format: 'ndjson', limit: 3 });
+    expect(page.count).toBe(3);
+    expect(page.nextCursor).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  });
+
   it('writes CSV with the fixed header and one row per event', async () => {
     const chunks: string[] = [];
     const sink = new Writable({
