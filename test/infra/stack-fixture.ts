@@ -29,11 +29,17 @@ export function synthStack(props: Partial<ConsentGateStackProps> = {}, options: 
       ...(options.bundle === false ? { 'aws:cdk:bundling-stacks': [] } : {}),
     },
   });
-  const stack = new ConsentGateStack(app, 'consent-gate-test', { stage: 'test', ...props });
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  const template = Template.fromStack(stack);
-  const resources = template.toJSON().Resources as Resources;
-  return { app, stack, template, resources, outdir, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
+  const cleanup = () => rmSync(outdir, { recursive: true, force: true });
+  try {
+    const stack = new ConsentGateStack(app, 'consent-gate-test', { stage: 'test', ...props });
+    Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+    const template = Template.fromStack(stack);
+    const resources = template.toJSON().Resources as Resources;
+    return { app, stack, template, resources, outdir, cleanup };
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
 }
 
 /** The logical id of the resource whose id starts with `prefix` (CDK appends a hash). */

@@ -1,11 +1,21 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { logicalId, synthStack } from './stack-fixture.ts';
+
+const cleanups: (() => void)[] = [];
+const synth = (...args: Parameters<typeof synthStack>) => {
+  const result = synthStack(...args);
+  cleanups.push(result.cleanup);
+  return result;
+};
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
 
 // These look at the API's settings only, so CDK skips bundling here (`aws:cdk:bundling-stacks`): the
 // bundles themselves are checked in stack.test.ts.
 describe('custom domain and stage settings from context', () => {
   it('maps the custom domain, makes it the only way in and the pages’ base URL', () => {
-    const { resources, template } = synthStack(
+    const { resources, template } = synth(
       {
         stage: 'prod',
         domainName: 'consent.example.org',
@@ -33,7 +43,7 @@ describe('custom domain and stage settings from context', () => {
   });
 
   it('has no e-mail subscription when no alarm e-mail is given', () => {
-    const { template } = synthStack({}, { bundle: false });
+    const { template } = synth({}, { bundle: false });
     template.resourceCountIs('AWS::SNS::Subscription', 0);
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { Name: 'consent-gate-test' });
   });
