@@ -90,6 +90,8 @@ export async function exportCommand(db: Db, args: string[], io: CliIo): Promise<
         if (cursorFile && p.cursor) writeFileSync(cursorFile, p.cursor);
       },
     });
+    // The whole period is covered, whenever its last event was.
+    if (!abort.signal.aborted) bar?.update(span, { count: last.count, at: range.to });
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
