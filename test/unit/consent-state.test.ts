@@ -35,9 +35,8 @@ const grant =
       next,
       NOW,
     );
-const withdraw =
-  (channel?: Channel, purpose?: string) => (s: SubjectState, next: { seq: number; eventId: string }) =>
-    withdrawConsent(s, { channel, purpose, source: 'api', data: {} }, next, NOW);
+const withdraw = (channel?: Channel, purpose?: string) => (s: SubjectState, next: { seq: number; eventId: string }) =>
+  withdrawConsent(s, { channel, purpose, source: 'api', data: {} }, next, NOW);
 
 const check = (state: SubjectState | undefined, channel: Channel = 'whatsapp', at = NOW) =>
   decide(state, { channel, purpose: 'marketing', at }, policy);
@@ -100,7 +99,12 @@ describe('the gate on consent', () => {
 
   it('lists the scopes a withdrawal covers', () => {
     const state = run(grant('whatsapp'), grant('sms'), grant('email'));
-    const change = withdrawConsent(state, { purpose: 'marketing', source: 'api', data: {} }, { seq: 4, eventId: 'e4' }, NOW);
+    const change = withdrawConsent(
+      state,
+      { purpose: 'marketing', source: 'api', data: {} },
+      { seq: 4, eventId: 'e4' },
+      NOW,
+    );
     expect(change.withdrawn).toEqual([
       { channel: 'whatsapp', purpose: 'marketing' },
       { channel: 'sms', purpose: 'marketing' },
@@ -142,7 +146,11 @@ describe('erasure', () => {
   it('blocks with erasure_pending from receipt, then subject_erased', () => {
     const pending = run(grant(), (s) => requestErasure(s, 'er1', NOW));
     expect(check(pending).reasons).toEqual([expect.objectContaining({ code: 'erasure_pending' })]);
-    const erased = run(grant(), (s) => requestErasure(s, 'er1', NOW), (s) => tombstone(s, 'er1', NOW));
+    const erased = run(
+      grant(),
+      (s) => requestErasure(s, 'er1', NOW),
+      (s) => tombstone(s, 'er1', NOW),
+    );
     expect(erased.scopes).toEqual({});
     expect(check(erased).reasons[0].code).toBe('subject_erased');
   });

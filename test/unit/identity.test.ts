@@ -1,18 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProblemError } from '../../shared/http/errors.ts';
-import {
-  assertReachable,
-  normaliseSubject,
-  SubjectSchema,
-  subjectKeyOf,
-} from '../../shared/identity/subject.ts';
+import { assertReachable, normaliseSubject, SubjectSchema, subjectKeyOf } from '../../shared/identity/subject.ts';
 
 const secret = Buffer.alloc(32, 7);
 
 describe('subject normalisation', () => {
   it('turns a national number with its country into E.164', () => {
-    expect(normaliseSubject({ phone: '06 12 34 56 78', country: 'FR' })).toEqual({ kind: 'phone', value: '+33612345678' });
+    expect(normaliseSubject({ phone: '06 12 34 56 78', country: 'FR' })).toEqual({
+      kind: 'phone',
+      value: '+33612345678',
+    });
     expect(normaliseSubject({ phone: '+33 6 12 34 56 78' })).toEqual({ kind: 'phone', value: '+33612345678' });
   });
 

@@ -52,7 +52,10 @@ describe('hash chain', () => {
 
   it('finds a deleted event, also the first one', () => {
     const events = chain(5);
-    expect(verifyChain([...events.slice(0, 2), ...events.slice(3)]).breaks).toContainEqual({ seq: 4, reason: 'seq_gap' });
+    expect(verifyChain([...events.slice(0, 2), ...events.slice(3)]).breaks).toContainEqual({
+      seq: 4,
+      reason: 'seq_gap',
+    });
     expect(verifyChain(events.slice(1)).breaks).toContainEqual({ seq: 2, reason: 'seq_gap' });
   });
 
