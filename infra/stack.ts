@@ -15,7 +15,6 @@ import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
@@ -23,10 +22,8 @@ import type { Construct } from 'constructs';
 import { Alarms } from './constructs/alarms.ts';
 import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
 import { ConsentTable, type TableAccessLevel } from './constructs/consent-table.ts';
+import { type SecretName, ServiceSecrets } from './constructs/service-secrets.ts';
 import { FUNCTIONS, type FunctionName, ROUTES, type Route } from './routes.ts';
-
-/** The secrets a function may read (each its own Secrets Manager secret). */
-export type SecretName = 'identifier' | 'linkKeys' | 'whatsapp';
 
 /** What one function is given: table access, secrets, size, and files it reads at run time. */
 export interface FunctionGrant {
@@ -141,63 +138,7 @@ export class ConsentGateStack extends Stack {
     });
     this.table = new ConsentTable(this, 'Data', key);
 
-    const secrets: Record<SecretName, { secret: Secret; env: string }> = {
-      identifier: {
-        env: 'SECRETS_ID',
-        // The subjectKey HMAC key. Retained and never rotated: a new key would orphan every subject and
-        // every erasure tombstone (they could no longer be matched). 64 alphanumerics, read as base64: 384 bits.
-        secret: new Secret(this, 'IdentifierSecret', {
-          description: 'consent-gate identifier HMAC key (never rotate: subjectKeys depend on it)',
-          encryptionKey: key,
-          removalPolicy: RemovalPolicy.RETAIN,
-          generateSecretString: {
-            secretStringTemplate: '{}',
-            generateStringKey: 'identifierKey',
-            passwordLength: 64,
-            excludePunctuation: true,
-            includeSpace: false,
-          },
-        }),
-      },
-      linkKeys: {
-        env: 'LINK_KEYS_SECRET_ID',
-        // Signs opt-out and preference links. Rotated by hand: put a new `key` and move the old one to
-        // `previousKeys`, so links already sent keep working (docs/deploy.md).
-        secret: new Secret(this, 'LinkKeysSecret', {
-          description: 'consent-gate link-signing keys: {"key": newest, "previousKeys": [...]}',
-          encryptionKey: key,
-          removalPolicy: RemovalPolicy.RETAIN,
-          generateSecretString: {
-            secretStringTemplate: '{}',
-            generateStringKey: 'key',
-            passwordLength: 64,
-            excludePunctuation: true,
-            includeSpace: false,
-          },
-        }),
-      },
-      whatsapp: {
-        env: 'WHATSAPP_SECRET_ID',
-        // Meta's app secret is pasted in after deploy; the verify token is ours to generate.
-        secret: new Secret(this, 'WhatsAppSecret', {
-          description: 'consent-gate WhatsApp webhook: {"appSecret": from Meta, "verifyToken": generated}',
-          encryptionKey: key,
-          generateSecretString: {
-            secretStringTemplate: JSON.stringify({ appSecret: '' }),
-            generateStringKey: 'verifyToken',
-            passwordLength: 40,
-            excludePunctuation: true,
-            includeSpace: false,
-          },
-        }),
-      },
-    };
-
-    const noRotation = (name: SecretName, reason: string) =>
-      NagSuppressions.addResourceSuppressions(secrets[name].secret, [{ id: 'AwsSolutions-SMG4', reason }]);
-    noRotation('identifier', 'Rotating the subjectKey HMAC key would orphan every subject and erasure tombstone.');
-    noRotation('linkKeys', 'Rotated by hand with an overlap (previousKeys) so links already sent keep working.');
-    noRotation('whatsapp', "Meta issues the app secret; it is rotated in Meta's console, then pasted here.");
+    const secrets = new ServiceSecrets(this, 'Secrets', key);
 
     this.api = new HttpApi(this, 'Api', {
       apiName: `consent-gate-${props.stage}`,
@@ -222,7 +163,7 @@ export class ConsentGateStack extends Stack {
         files: grant.files,
       });
       fn.bind(this.table, grant.table);
-      for (const secret of grant.secrets) fn.useSecret(secrets[secret].secret, secrets[secret].env);
+      secrets.grant(fn, grant.secrets);
       return fn;
     };
     // A function exists when a route needs it (docs also serves `$default`): the route table drives the stack.
@@ -319,8 +260,8 @@ export class ConsentGateStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: publicBaseUrl, description: 'Base URL of the API (API_URL)' });
     new CfnOutput(this, 'TableName', { value: this.table.table.tableName, description: 'TABLE_NAME for the CLI' });
-    new CfnOutput(this, 'WhatsAppSecretArn', { value: secrets.whatsapp.secret.secretArn });
-    new CfnOutput(this, 'LinkKeysSecretArn', { value: secrets.linkKeys.secret.secretArn });
+    new CfnOutput(this, 'WhatsAppSecretArn', { value: secrets.secrets.whatsapp.secret.secretArn });
+    new CfnOutput(this, 'LinkKeysSecretArn', { value: secrets.secrets.linkKeys.secret.secretArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
   }
 }

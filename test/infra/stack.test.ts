@@ -194,7 +194,7 @@ describe('least privilege', () => {
 
   it('lets only the functions that need a secret read it, and puts no secret value in any environment', () => {
     const secretIds = Object.fromEntries(
-      ofType('AWS::SecretsManager::Secret').map(([id]) => [id.replace(/Secret.*$/, ''), id]),
+      ofType('AWS::SecretsManager::Secret').map(([id]) => [id.replace(/^Secrets/, '').replace(/[0-9A-F]{8}$/, ''), id]),
     );
     expect(Object.keys(secretIds).sort()).toEqual(['Identifier', 'LinkKeys', 'WhatsApp']);
     const readers = (secretId: string) =>
@@ -236,13 +236,13 @@ describe('least privilege', () => {
       expect(secret.Properties.GenerateSecretString.ExcludePunctuation, id).toBe(true);
     }
     const generated = (prefix: string) => resources[logicalId(resources, 'AWS::SecretsManager::Secret', prefix)];
-    expect(generated('IdentifierSecret').Properties.GenerateSecretString).toMatchObject({
+    expect(generated('SecretsIdentifier').Properties.GenerateSecretString).toMatchObject({
       GenerateStringKey: 'identifierKey',
       PasswordLength: 64,
     });
-    expect(generated('IdentifierSecret').DeletionPolicy).toBe('Retain');
-    expect(generated('LinkKeysSecret').Properties.GenerateSecretString.GenerateStringKey).toBe('key');
-    expect(generated('LinkKeysSecret').DeletionPolicy).toBe('Retain');
+    expect(generated('SecretsIdentifier').DeletionPolicy).toBe('Retain');
+    expect(generated('SecretsLinkKeys').Properties.GenerateSecretString.GenerateStringKey).toBe('key');
+    expect(generated('SecretsLinkKeys').DeletionPolicy).toBe('Retain');
   });
 });
 
