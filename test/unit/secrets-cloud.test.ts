@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type FetchSecret, linkKeyId, loadCloud } from '../../shared/secrets.ts';
 
-const identifierKey = 'A'.repeat(40) + 'bcdefghijklmnopqrstuvwx';
+const identifierKey = `${'A'.repeat(40)}bcdefghijklmnopqrstuvwx`;
 const newest = 'N'.repeat(64);
 const older = 'O'.repeat(64);
 
