@@ -19,12 +19,15 @@ export type Clue = [type: BlockClue, at: number, ref?: string, inferred?: 1];
 /** A message sent and not yet delivered: when (epoch s) and a short message reference ('' when unknown). */
 export type PendingSend = [at: number, ref: string];
 
-/** What the state keeps per channel: bounded whatever the number of signals. */
+/** A stored clue, under its type: `[at]`, `[at, ref]`, or `[sentAt, ref, 1]` when inferred. */
+export type ClueEntry = [at: number, ref?: string, inferred?: 1];
+
+/** What the state keeps per channel: bounded whatever the number of signals (type names stored once). */
 export interface ChannelSignals {
   /** Last evidence against a block (delivery, read receipt, inbound message), epoch s. */
   clearedAt?: number;
-  /** The most recent clues observed after `clearedAt`, newest first. */
-  clues: Clue[];
+  /** The most recent clues observed after `clearedAt`, per type, newest first. */
+  clues: Partial<Record<BlockClue, ClueEntry[]>>;
   /** The most recent sends still waiting for a delivery, newest first. */
   pending: PendingSend[];
   /** Messages recently delivered, read or failed: a `sent` arriving after them is not pending. */
@@ -40,11 +43,11 @@ const STATE_CLUES: ReadonlySet<BlockClue> = new Set([
   'read_receipts_missing',
 ]);
 /** Event clues (undelivered messages, failed calls, refused group adds) counted per type: the most recent ones. */
-export const EVENT_CLUES_PER_TYPE = 4;
+export const EVENT_CLUES_PER_TYPE = 3;
 /** Sends waiting for a delivery kept per channel (the newest). */
-export const PENDING_MAX = 6;
+export const PENDING_MAX = 4;
 /** Recently resolved messages remembered per channel. */
-export const RESOLVED_MAX = 8;
+export const RESOLVED_MAX = 6;
 
 const EVIDENCE_AGAINST: ReadonlySet<string> = new Set(['message_delivered', 'message_read', 'inbound_message']);
 
@@ -81,8 +84,29 @@ const toIso = (sec: number) => new Date(sec * 1000).toISOString();
 const isClue = (type: string, policy: Policy): type is BlockClue => type in policy.signalWeights;
 
 /** A short, stable reference to a message id: enough to match a delivery to its send, small in the state. */
-export const messageRef = (messageId: string) =>
-  createHash('sha256').update(messageId).digest('base64url').slice(0, 10);
+export const messageRef = (messageId: string) => createHash('sha256').update(messageId).digest('base64url').slice(0, 8);
+
+/** The stored clues as one list. */
+function unpack(stored: ChannelSignals['clues'] | undefined): Clue[] {
+  return Object.entries(stored ?? {}).flatMap(([type, entries]) =>
+    (entries ?? []).map((e): Clue => {
+      const clue: Clue = [type as BlockClue, e[0]];
+      if (e[1]) clue.push(e[1]);
+      if (e[2] === 1) clue[3] = 1;
+      return clue;
+    }),
+  );
+}
+
+/** One list of clues as stored: per type; a lasting-state clue needs no message reference. */
+function pack(clues: readonly Clue[]): ChannelSignals['clues'] {
+  const stored: ChannelSignals['clues'] = {};
+  for (const [type, at, ref, inferred] of clues) {
+    const entry: ClueEntry = inferred === 1 ? [at, ref ?? '', 1] : ref && !STATE_CLUES.has(type) ? [at, ref] : [at];
+    stored[type] = [...(stored[type] ?? []), entry];
+  }
+  return stored;
+}
 
 /** The summary of one channel of a subject, if any signal was recorded there. */
 export function channelSignals(state: SubjectState | undefined, channel: Channel): ChannelSignals | undefined {
@@ -96,19 +120,30 @@ export const signalChannels = (state: SubjectState | undefined): Channel[] =>
 /** When a clue counts from: its observation, or for an inferred one the end of the wait for a delivery. */
 const countsFrom = (c: Clue, timeout: number) => (c[3] === 1 ? c[1] + timeout : c[1]);
 
-/** Keeps the summary bounded: the latest state clue per type, the latest event clues per type, the newest sends. */
-function compact(summary: ChannelSignals, timeout: number): ChannelSignals {
+/**
+ * Keeps clues bounded: the latest state clue per type, the latest event clues per type. A message's
+ * reported and inferred clues are one clue for this count (the evaluation counts them once), so what is
+ * kept does not depend on the order they arrived in.
+ */
+function compactClues(all: readonly Clue[], timeout: number): Clue[] {
+  const groups = new Map<string, { latest: number; clues: Clue[] }>();
+  all.forEach((c, i) => {
+    const key = c[2] ? `${c[0]}|${c[2]}` : `#${i}`;
+    const group = groups.get(key) ?? { latest: Number.NEGATIVE_INFINITY, clues: [] };
+    group.latest = Math.max(group.latest, countsFrom(c, timeout));
+    group.clues.push(c);
+    groups.set(key, group);
+  });
   const kept = new Map<BlockClue, number>();
-  const clues = [...summary.clues]
-    .sort((a, b) => countsFrom(b, timeout) - countsFrom(a, timeout))
-    .filter(([type]) => {
+  return [...groups.values()]
+    .sort((a, b) => b.latest - a.latest)
+    .filter(({ clues: [[type]] }) => {
       const n = kept.get(type) ?? 0;
       if (n >= (STATE_CLUES.has(type) ? 1 : EVENT_CLUES_PER_TYPE)) return false;
       kept.set(type, n + 1);
       return true;
-    });
-  const pending = [...summary.pending].sort((a, b) => b[0] - a[0]).slice(0, PENDING_MAX);
-  return { ...summary, clues, pending };
+    })
+    .flatMap((g) => g.clues);
 }
 
 /**
@@ -129,8 +164,8 @@ export function applySignal(
   const timeout = policy.undeliveredAfterHours * 3600;
   const nowSec = toSec(now);
   let { clearedAt } = summary ?? {};
-  let clues = (summary?.clues ?? []).map((c) => [...c] as Clue);
-  let pending = [...(summary?.pending ?? [])];
+  let clues = unpack(summary?.clues);
+  let pending = (summary?.pending ?? []).map((p) => [...p] as PendingSend);
   let resolved = [...(summary?.resolved ?? [])];
   const materialise = () => {
     for (const [sentAt, r] of pending.filter((p) => p[0] + timeout <= nowSec)) {
@@ -148,10 +183,12 @@ export function applySignal(
     clearedAt = Math.max(clearedAt ?? at, at);
     if (ref) resolve(ref);
   } else if (signal.type === 'message_sent') {
-    const known =
-      ref &&
-      (resolved.includes(ref) || pending.some((p) => p[1] === ref) || clues.some((c) => c[3] === 1 && c[2] === ref));
-    if (!known) pending.push([at, ref ?? '']);
+    // A message is sent once: a repeated `sent` keeps the earliest time.
+    const waiting = ref ? pending.find((p) => p[1] === ref) : undefined;
+    const overdue = ref ? clues.find((c) => c[3] === 1 && c[2] === ref) : undefined;
+    if (waiting) waiting[0] = Math.min(waiting[0], at);
+    else if (overdue) overdue[1] = Math.min(overdue[1], at);
+    else if (!ref || !resolved.includes(ref)) pending.push([at, ref ?? '']);
   } else if (signal.type === 'message_failed') {
     if (ref) resolve(ref);
   } else if (isClue(signal.type, policy as Policy)) {
@@ -163,20 +200,24 @@ export function applySignal(
   }
   if (clearedAt !== undefined) {
     const cleared = clearedAt;
+    // Sends before the evidence are settled: remembered, so a repeated `sent` does not reopen them.
+    for (const r of [
+      ...pending.filter((p) => p[0] <= cleared).map((p) => p[1]),
+      ...clues.filter((c) => c[3] === 1 && c[1] <= cleared).map((c) => c[2]),
+    ]) {
+      if (r) resolve(r);
+    }
     clues = clues.filter((c) => c[1] > cleared);
     pending = pending.filter((p) => p[0] > cleared);
   }
   materialise();
-  return compact(
-    {
-      ...(clearedAt !== undefined ? { clearedAt } : {}),
-      clues,
-      pending,
-      ...(resolved.length ? { resolved } : {}),
-      count: (summary?.count ?? 0) + 1,
-    },
-    timeout,
-  );
+  return {
+    ...(clearedAt !== undefined ? { clearedAt } : {}),
+    clues: pack(compactClues(clues, timeout)),
+    pending: pending.sort((a, b) => b[0] - a[0]).slice(0, PENDING_MAX),
+    ...(resolved.length ? { resolved } : {}),
+    count: (summary?.count ?? 0) + 1,
+  };
 }
 
 /**
@@ -190,7 +231,7 @@ function countedClues(summary: ChannelSignals, policy: Policy, atSec: number): C
     .filter((p) => p[0] > cleared && p[0] + timeout <= atSec)
     .map((p): Clue => ['message_undelivered', p[0], p[1], 1]);
   // From here on, times are when each clue counts from.
-  const all = [...summary.clues.filter((c) => c[1] > cleared), ...inferred]
+  const all = [...unpack(summary.clues).filter((c) => c[1] > cleared), ...inferred]
     .filter((c) => countsFrom(c, timeout) <= atSec)
     .map((c): Clue => (c[3] === 1 ? [c[0], c[1] + timeout, c[2], 1] : c));
   const byMessage = new Map<string, Clue>();
@@ -203,7 +244,7 @@ function countedClues(summary: ChannelSignals, policy: Policy, atSec: number): C
       if (!seen || c[1] > seen[1]) byMessage.set(key, c);
     }
   }
-  return compact({ clues: [...unique, ...byMessage.values()], pending: [], count: 0 }, 0).clues;
+  return compactClues([...unique, ...byMessage.values()], 0);
 }
 
 /** The level of a likelihood under a policy. */

@@ -4,10 +4,12 @@ import type { Channel } from './vocabulary.ts';
 
 /**
  * Frequency caps count the sends checked with `record: true`. The state keeps, per channel and purpose,
- * the times (epoch s, newest first) of the latest SEND_LOG_MAX sends within the longest cap window: a cap's
- * `max` is at most SEND_LOG_MAX, so "max reached" is always decided exactly; older sends stay in the ledger.
+ * the times (epoch s, newest first) of the latest sends within the longest cap window: as many as the
+ * largest cap on that scope counts (at least SEND_LOG_MIN, at most SEND_LOG_MAX, the highest `max` a cap
+ * may have), so "max reached" is decided exactly; older sends stay in the ledger.
  */
 export const SEND_LOG_MAX = 31;
+const SEND_LOG_MIN = 3;
 /** Sends are kept this long when the policy has no cap, so a cap added later sees recent history. */
 const DEFAULT_KEEP_DAYS = 30;
 
@@ -20,16 +22,18 @@ const toSec = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
 const sendLog = (state: SubjectState | undefined): SendLog => (state?.sends as SendLog | undefined) ?? {};
 
-/** The times of the sends a cap counts in its window ending at `at` (newest first). */
+/**
+ * The times of the sends a cap counts at `at` (newest first): those of its window, and any recorded with a
+ * later time (parallel checks each take their own `now`: a send counted a moment "after" still counts).
+ */
 export function sendsUnderCap(state: SubjectState | undefined, cap: Cap, at: string): number[] {
-  const atSec = toSec(at);
-  const from = atSec - cap.perDays * 86_400;
+  const from = toSec(at) - cap.perDays * 86_400;
   return Object.entries(sendLog(state))
     .filter(([key]) => {
       const [channel, purpose] = key.split('|');
       return (cap.channel === '*' || cap.channel === channel) && (cap.purpose === '*' || cap.purpose === purpose);
     })
-    .flatMap(([, times]) => times.filter((t) => t > from && t <= atSec))
+    .flatMap(([, times]) => times.filter((t) => t > from))
     .sort((a, b) => b - a);
 }
 
@@ -49,7 +53,12 @@ export function recordSend(
     if (kept.length) log[key] = kept;
   }
   const key = `${send.channel}|${send.purpose}`;
-  log[key] = [...(log[key] ?? []), atSec].sort((a, b) => b - a).slice(0, SEND_LOG_MAX);
+  const needed = policy.frequencyCaps
+    .filter(
+      (c) => (c.channel === '*' || c.channel === send.channel) && (c.purpose === '*' || c.purpose === send.purpose),
+    )
+    .reduce((n, c) => Math.max(n, c.max), SEND_LOG_MIN);
+  log[key] = [...(log[key] ?? []), atSec].sort((a, b) => b - a).slice(0, Math.min(needed, SEND_LOG_MAX));
   return {
     state: { ...current, sends: log },
     event: {

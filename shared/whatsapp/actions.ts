@@ -22,8 +22,8 @@ const whatsappPurposes = (state: SubjectState) =>
 
 /**
  * A stop (131050, user_preferences, keyword): WhatsApp marketing withdrawn for every purpose. Delivery is
- * unordered, so a stop older than every WhatsApp consent currently granted was already superseded by the
- * person (a later resume or fresh consent) and changes nothing. The stopped message no longer waits for a
+ * unordered, so a stop older than the person's WhatsApp opt-ins (resume, START) now granted was already
+ * superseded and changes nothing. The stopped message no longer waits for a
  * delivery.
  */
 function withdraw(
@@ -35,7 +35,9 @@ function withdraw(
   const granted = whatsappPurposes(current)
     .map((p) => effectiveScope(current, CHANNEL, p))
     .filter((s) => s?.status === 'granted');
-  if (granted.length > 0 && granted.every((s) => (s?.grantedAt ?? '') > n.observedAt)) return null;
+  // Only the person's own later WhatsApp opt-in supersedes a stop; anything else errs on honouring it.
+  const superseded = granted.every((s) => s?.source === 'whatsapp_optin' && (s.grantedAt ?? '') > n.observedAt);
+  if (granted.length > 0 && superseded) return null;
   const { action } = n;
   const change = withdrawConsent(
     current,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../shared/domain/gate.ts';
-import { applySignal, type SignalInput } from '../../shared/domain/likelihood.ts';
+import { applySignal, channelSignals, type SignalInput } from '../../shared/domain/likelihood.ts';
 import { defaultPolicy, type Policy, PolicySchema } from '../../shared/domain/policy.ts';
 import { localTime, quietUntil } from '../../shared/domain/quiet-hours.ts';
 import { recordSend, SEND_LOG_MAX } from '../../shared/domain/sends.ts';
@@ -30,7 +30,7 @@ function granted(...channels: Channel[]): SubjectState {
 }
 
 function withSignals(state: SubjectState, channel: Channel, signals: SignalInput[], p = defaultPolicy()): SubjectState {
-  let summary = (state.signals as Record<string, never> | undefined)?.[channel];
+  let summary = channelSignals(state, channel);
   for (const s of signals) summary = applySignal(summary, s, p, s.observedAt);
   return { ...state, signals: { ...state.signals, [channel]: summary } };
 }
@@ -130,9 +130,12 @@ describe('frequency_cap', () => {
     expect(check(s, 'whatsapp', '2026-11-01T12:00:00Z', p).decision).toBe('allow');
   });
 
-  it('keeps at most SEND_LOG_MAX sends per scope', () => {
+  it('keeps at most SEND_LOG_MAX sends per scope, and no more than the caps need', () => {
     let s = granted('whatsapp');
-    const p = policy({ frequencyCaps: [] });
+    const few = policy();
+    for (let i = 0; i < 10; i++) s = send(s, `2026-11-01T0${i}:00:00Z`, few);
+    expect((s.sends as Record<string, number[]>)['whatsapp|marketing']).toHaveLength(3);
+    const p = policy({ frequencyCaps: [{ channel: 'whatsapp', max: 31, perDays: 30 }] });
     for (let i = 0; i < 200; i++)
       s = send(s, new Date(Date.parse('2026-11-01T00:00:00Z') + i * 60_000).toISOString(), p);
     expect((s.sends as Record<string, number[]>)['whatsapp|marketing']).toHaveLength(SEND_LOG_MAX);

@@ -1,0 +1,285 @@
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
+import { client, startServer } from '../helpers/http.ts';
+import { change, envelope, inbound, preference, sign, status, wamid } from '../helpers/whatsapp.ts';
+
+const SECRET = 'whatsapp-app-secret-e2e';
+const VERIFY = 'verify-token-e2e';
+const PNID = String(randomInt(1e14, 2e14));
+const OTHER_PNID = String(randomInt(2e14, 3e14));
+
+let server: Awaited<ReturnType<typeof startServer>>;
+let api: ReturnType<typeof client>;
+let other: ReturnType<typeof client>;
+let anonymous: ReturnType<typeof client>;
+
+beforeAll(async () => {
+  server = await startServer();
+  const a = await tenantWithKey(['admin']);
+  const b = await tenantWithKey(['admin']);
+  api = client(server.url, a.key);
+  other = client(server.url, b.key);
+  anonymous = client(server.url);
+  process.env.WHATSAPP_PHONE_NUMBER_TENANTS = `${PNID}:${a.tenant},${OTHER_PNID}:${b.tenant}`;
+  await api.put('/v1/policy', { noticeVersion: 'wa-notice-2026-11' });
+});
+beforeEach(() => {
+  process.env.WHATSAPP_APP_SECRET = SECRET;
+  process.env.WHATSAPP_VERIFY_TOKEN = VERIFY;
+});
+afterAll(async () => {
+  delete process.env.WHATSAPP_APP_SECRET;
+  delete process.env.WHATSAPP_VERIFY_TOKEN;
+  delete process.env.WHATSAPP_PHONE_NUMBER_TENANTS;
+  await server.close();
+});
+
+/** Posts a payload the way Meta does: compact JSON bytes, signed. */
+function deliver(payload: unknown, options: { signature?: string | null; raw?: string } = {}) {
+  const raw = options.raw ?? JSON.stringify(payload);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const signature = options.signature === undefined ? sign(raw, SECRET) : options.signature;
+  if (signature !== null) headers['x-hub-signature-256'] = signature;
+  return anonymous.post('/v1/webhooks/whatsapp', undefined, { raw, headers });
+}
+
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+const lookup = (subject: object, c = api) => c.post('/v1/subjects/lookup', { subject });
+const gate = (subject: object, c = api) => c.post('/v1/gate/check', { subject, channel: 'whatsapp' });
+const eventsOf = async (subject: object) => {
+  const l = await lookup(subject);
+  return (await api.get(`/v1/subjects/${l.body.subjectKey}/events`)).body.events as { type: string; source: string }[];
+};
+
+describe('GET /v1/webhooks/whatsapp — verification handshake', () => {
+  it('echoes the challenge as plain text when mode and token match', async () => {
+    const res = await anonymous.get(
+      `/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${VERIFY}&hub.challenge=1158201444`,
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(res.text).toBe('1158201444');
+  });
+
+  it('answers 403 on a wrong token or mode, and when no token is configured', async () => {
+    const wrong = await anonymous.get('/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1');
+    expect(wrong.status).toBe(403);
+    const mode = await anonymous.get(
+      `/v1/webhooks/whatsapp?hub.mode=unsubscribe&hub.verify_token=${VERIFY}&hub.challenge=1`,
+    );
+    expect(mode.status).toBe(403);
+    delete process.env.WHATSAPP_VERIFY_TOKEN;
+    const unset = await anonymous.get('/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=&hub.challenge=1');
+    expect(unset.status).toBe(403);
+  });
+});
+
+describe('POST /v1/webhooks/whatsapp — signature', () => {
+  it('refuses a missing or wrong signature with 401 and records nothing', async () => {
+    const subject = { phone: phone() };
+    const payload = envelope([
+      change(PNID, { statuses: [status(subject, 'failed', minutesAgo(1), { errorCode: 131026 })] }),
+    ]);
+    expect((await deliver(payload, { signature: null })).status).toBe(401);
+    expect((await deliver(payload, { signature: sign(JSON.stringify(payload), 'wrong-secret') })).status).toBe(401);
+    // Signed over other bytes (re-serialised with spaces): the signature covers the raw body.
+    const spaced = JSON.stringify(payload, null, 2);
+    expect((await deliver(payload, { raw: spaced, signature: sign(JSON.stringify(payload), SECRET) })).status).toBe(
+      401,
+    );
+    expect((await lookup(subject)).status).toBe(404);
+  });
+
+  it('answers 503 while WHATSAPP_APP_SECRET is unset', async () => {
+    delete process.env.WHATSAPP_APP_SECRET;
+    const res = await deliver(envelope([]));
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('webhook_not_configured');
+  });
+});
+
+describe('POST /v1/webhooks/whatsapp — statuses', () => {
+  it('turns sent/delivered/read into signals and repeated 131026 failures into a likely block', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject }));
+    const id = wamid();
+    const ok = await deliver(
+      envelope([
+        change(PNID, {
+          statuses: [
+            status(subject, 'sent', minutesAgo(50), { id }),
+            status(subject, 'delivered', minutesAgo(49), { id }),
+            status(subject, 'read', minutesAgo(48), { id }),
+          ],
+        }),
+      ]),
+    );
+    expect(ok.status).toBe(200);
+    expect((await lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0 });
+
+    const failures = [30, 20, 10].map((m) => status(subject, 'failed', minutesAgo(m), { errorCode: 131026 }));
+    expect((await deliver(envelope([change(PNID, { statuses: failures })]))).status).toBe(200);
+    const view = (await lookup(subject)).body.signals.whatsapp;
+    expect(view.level).toBe('likely');
+    const g = await gate(subject);
+    expect(g.body.decision).toBe('block');
+    expect(g.body.reasons[0].code).toBe('likely_blocked');
+    expect((await eventsOf(subject)).filter((e) => e.type === 'signal.recorded')).toHaveLength(6);
+  });
+
+  it('131050 withdraws WhatsApp marketing (whatsapp_stop_promotions); 131049 and 130472 change nothing', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject }));
+    const limits = [131049, 130472].map((code) => status(subject, 'failed', minutesAgo(5), { errorCode: code }));
+    await deliver(envelope([change(PNID, { statuses: limits })]));
+    expect((await gate(subject)).body).toMatchObject({ decision: 'allow', warnings: [], blockLikelihood: 0 });
+
+    await deliver(
+      envelope([change(PNID, { statuses: [status(subject, 'failed', minutesAgo(1), { errorCode: 131050 })] })]),
+    );
+    const g = await gate(subject);
+    expect(g.body.decision).toBe('block');
+    expect(g.body.reasons[0]).toMatchObject({ code: 'consent_withdrawn' });
+    const consents = (await lookup(subject)).body.consents;
+    expect(
+      consents.find((c: { channel: string; status: string }) => c.channel === 'whatsapp' && c.status === 'withdrawn'),
+    ).toMatchObject({
+      source: 'whatsapp_stop_promotions',
+    });
+  });
+
+  it('a late delivered after a failed is evidence at its own timestamp', async () => {
+    const subject = { phone: phone() };
+    const id = wamid();
+    // Two devices: the failure is reported first, the delivery (a minute later) arrives afterwards.
+    const failures = [
+      status(subject, 'failed', minutesAgo(12), { errorCode: 131026 }),
+      status(subject, 'failed', minutesAgo(11), { id, errorCode: 131026 }),
+    ];
+    await deliver(envelope([change(PNID, { statuses: failures })]));
+    expect((await lookup(subject)).body.signals.whatsapp.level).not.toBe('none');
+    await deliver(envelope([change(PNID, { statuses: [status(subject, 'delivered', minutesAgo(10), { id })] })]));
+    expect((await lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0 });
+    // An old delivery arriving late does not wipe out a newer failure.
+    const subject2 = { phone: phone() };
+    await deliver(
+      envelope([change(PNID, { statuses: [status(subject2, 'failed', minutesAgo(5), { errorCode: 131026 })] })]),
+    );
+    await deliver(envelope([change(PNID, { statuses: [status(subject2, 'delivered', minutesAgo(60))] })]));
+    expect((await lookup(subject2)).body.signals.whatsapp.level).toBe('suspected');
+  });
+});
+
+describe('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
+  it('user_preferences stop withdraws, resume grants again with the policy notice version', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject }));
+    await deliver(envelope([change(PNID, preference(subject, 'stop', minutesAgo(10)))]));
+    expect((await gate(subject)).body.reasons[0].code).toBe('consent_withdrawn');
+    await deliver(envelope([change(PNID, preference(subject, 'resume', minutesAgo(5)))]));
+    const g = await gate(subject);
+    expect(g.body.decision).toBe('allow');
+    expect(g.body.consent.noticeVersion).toBe('wa-notice-2026-11');
+    const events = await eventsOf(subject);
+    expect(events.map((e) => `${e.type}:${e.source}`)).toEqual([
+      'consent.granted:web_form',
+      'consent.withdrawn:whatsapp_stop_promotions',
+      'consent.granted:whatsapp_optin',
+    ]);
+  });
+
+  it('a stop delivered after a later resume does not win', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(60) }));
+    await deliver(envelope([change(PNID, preference(subject, 'resume', minutesAgo(5)))]));
+    await deliver(envelope([change(PNID, preference(subject, 'stop', minutesAgo(10)))]));
+    expect((await gate(subject)).body.decision).toBe('allow');
+  });
+
+  it('an opt-out keyword as text, button or interactive reply withdraws (source keyword); START gives it back', async () => {
+    const replies = [
+      { type: 'text', body: '  Arrêt ' },
+      { type: 'button', payload: 'STOP PROMOTIONS', text: 'Stop promotions' },
+      { type: 'interactive', id: 'unsubscribe', title: 'Unsubscribe' },
+    ] as const;
+    for (const reply of replies) {
+      const subject = { phone: phone() };
+      await api.post('/v1/consents', grantBody({ subject }));
+      expect((await deliver(envelope([change(PNID, inbound(subject, minutesAgo(3), reply))]))).status).toBe(200);
+      const g = await gate(subject);
+      expect(g.body.reasons[0].code, reply.type).toBe('consent_withdrawn');
+      expect(g.body.reasons[0].message).toContain('keyword');
+      await deliver(envelope([change(PNID, inbound(subject, minutesAgo(1), { type: 'text', body: 'start' }))]));
+      expect((await gate(subject)).body.decision, reply.type).toBe('allow');
+    }
+  });
+
+  it('any other inbound message is evidence against a block and the person’s own action', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: '2023-01-01T00:00:00Z' }));
+    await deliver(
+      envelope([change(PNID, { statuses: [status(subject, 'failed', minutesAgo(9), { errorCode: 131026 })] })]),
+    );
+    expect((await gate(subject)).body.reasons[0].code).toBe('consent_expired');
+    await deliver(
+      envelope([change(PNID, inbound(subject, minutesAgo(2), { type: 'text', body: 'STOP PLEASE call me tomorrow' }))]),
+    );
+    const g = await gate(subject);
+    expect(g.body).toMatchObject({ decision: 'allow', blockLikelihood: 0 });
+  });
+});
+
+describe('POST /v1/webhooks/whatsapp — delivery', () => {
+  it('handles several entries and changes, routes by phone_number_id, ignores unknown parts, answers 200', async () => {
+    const a = { phone: phone() };
+    const b = { phone: phone() };
+    const userId = `US.${randomInt(1e9, 9e9)}${randomInt(1e9, 9e9)}`;
+    const payload = envelope(
+      [
+        change(PNID, {
+          statuses: [status(a, 'failed', minutesAgo(4), { errorCode: 131026 })],
+          brand_new_field: { x: 1 },
+        }),
+        change(PNID, inbound({ userId }, minutesAgo(3), { type: 'reaction', emoji: '👍' })),
+        { field: 'message_template_status_update', value: { event: 'APPROVED' } } as never,
+      ],
+      [
+        change(OTHER_PNID, { statuses: [status(b, 'failed', minutesAgo(2), { errorCode: 131026 })] }),
+        change('999999', { statuses: [status(a, 'read', minutesAgo(1))] }),
+        change(PNID, {
+          statuses: ['junk', { status: 'teleported' }],
+          errors: [{ code: 131000, title: 'Something went wrong' }],
+        }),
+      ],
+    );
+    const res = await deliver(payload);
+    expect(res.status).toBe(200);
+    // The unrouted phone number's read receipt was not applied to tenant A.
+    expect((await lookup(a)).body.signals.whatsapp.level).toBe('suspected');
+    expect((await lookup({ waUserId: userId })).body.signals.whatsapp).toMatchObject({ level: 'none' });
+    // B's status went to the other tenant only.
+    expect((await lookup(b)).status).toBe(404);
+    expect((await lookup(b, other)).body.signals.whatsapp.level).toBe('suspected');
+    // A non-JSON body that is correctly signed is a 400, not a 500.
+    expect((await deliver(undefined, { raw: 'not json' })).status).toBe(400);
+  });
+
+  it('a replayed delivery records nothing new', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject }));
+    const payload = envelope([
+      change(PNID, {
+        statuses: [status(subject, 'failed', minutesAgo(8), { errorCode: 131026 })],
+        ...inbound(subject, minutesAgo(7), { type: 'text', body: 'STOP' }),
+      }),
+    ]);
+    const first = await deliver(payload);
+    expect(first.body).toMatchObject({ recorded: 2, replayed: 0 });
+    const before = await eventsOf(subject);
+    const again = await deliver(payload);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ recorded: 0, replayed: 2 });
+    expect(await eventsOf(subject)).toEqual(before);
+  });
+});
