@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -313,6 +314,28 @@ describe('hostile input on every route', () => {
       ),
       { seed: SEED, numRuns: Number(process.env.FUZZ_RUNS_ANY ?? 60), endOnFailure: true },
     );
+  });
+
+  it('a malformed Host header or a "//" path is a 4xx, not a 500', async () => {
+    const before = await snapshot();
+    const { port } = new URL(server.url);
+    for (const [host, path] of [
+      ['a b', '/v1/health'],
+      ['evil.example/v1/consents', '/v1/health'],
+      ['[::1', '/v1/gate/check'],
+      [`127.0.0.1:${port}`, '//evil.example/v1/gate/check'],
+    ]) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+      expect(status, `${host} ${path}`).toBeLessThan(500);
+    }
+    expect(await snapshot()).toEqual(before);
   });
 
   it('a header larger than the server accepts is refused with a 4xx', async () => {
