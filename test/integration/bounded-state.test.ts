@@ -74,7 +74,7 @@ describe('bounded state', () => {
   });
   afterAll(() => server.close());
 
-  it(`keeps the state item under 4 KB (one read unit) when ${FLOOD} signals and ${FLOOD} sends hit every channel`, async () => {
+  it(`keeps the state item well under 4 KB (one read unit) when ${FLOOD} signals and ${FLOOD} sends hit every channel`, async () => {
     const db = getDb();
     const subjectKey = `flood-${tenant}`.padEnd(43, '0').slice(0, 43);
     for (const channel of CHANNELS) await appendChange(db, tenant, subjectKey, grant(channel) as never, 'externalId');
@@ -115,7 +115,7 @@ describe('bounded state', () => {
       );
     }
     const { item, capacity } = await readState(tenant, subjectKey);
-    expect(itemSize(item)).toBeLessThan(4096);
+    expect(itemSize(item)).toBeLessThan(3072); // measured ≈ 2.6 KB with every channel flooded
     expect(capacity).toBe(1);
   });
 
@@ -149,7 +149,7 @@ describe('bounded state', () => {
     // Every signal is in the ledger; the state keeps a bounded summary.
     expect(await listEvents(db, tenant, subjectKey)).toHaveLength(APPENDED + 1);
     const { item, capacity } = await readState(tenant, subjectKey);
-    expect(itemSize(item)).toBeLessThan(1500);
+    expect(itemSize(item)).toBeLessThan(1024); // measured ≈ 0.7 KB
     expect(capacity).toBe(1);
 
     await api.post('/v1/gate/check', { subject, channel: 'whatsapp' }); // warms the policy cache
