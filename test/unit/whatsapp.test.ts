@@ -148,6 +148,27 @@ describe('notifications of a webhook', () => {
     ]);
   });
 
+  it('reads list replies too, by id or title', () => {
+    const message = (list_reply: object) => ({
+      contacts: [{ wa_id: '33612345678' }],
+      messages: [
+        {
+          from: '33612345678',
+          id: 'wamid.L',
+          timestamp: '1795000000',
+          type: 'interactive',
+          interactive: { type: 'list_reply', list_reply },
+        },
+      ],
+    });
+    const kinds = [
+      { id: 'opt-out-all', title: 'Désabonner' },
+      { id: 'START', title: 'Reprendre' },
+      { id: 'size-m', title: 'M' },
+    ].map((reply) => notificationsOf(envelope([change('111', message(reply))]), routeAll).notifications[0].action.kind);
+    expect(kinds).toEqual(['withdraw', 'regrant', 'signal']);
+  });
+
   it('uses the business-scoped user id when there is no phone number', () => {
     const { notifications } = notificationsOf(
       envelope([
