@@ -134,7 +134,7 @@ describe('npm start (the local runtime)', { timeout: 180_000 }, () => {
       headers: auth,
       body: JSON.stringify({ subject, channel: 'sms' }),
     });
-    expect((await gate.json()).decision).toBe('allow');
+    expect(((await gate.json()) as { decision: string }).decision).toBe('allow');
     const pid = dynamoPids(dataDir)[0];
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
@@ -164,7 +164,7 @@ describe('npm start (the local runtime)', { timeout: 180_000 }, () => {
       headers: { authorization: 'Bearer dev-key-for-tests-0001', ...json },
       body: JSON.stringify({ subject: { phone: '+33612345678' }, channel: 'whatsapp' }),
     });
-    const body = await res.json();
+    const body = (await res.json()) as { reasons: { code: string }[] };
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(body.reasons[0].code).toBe('no_consent');
     run.child.kill('SIGINT');
