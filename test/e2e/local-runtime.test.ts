@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { getDb } from '../../shared/store/db.ts';
 import { freePort } from '../../infra/local/dynamo.ts';
+import { getDb } from '../../shared/store/db.ts';
 
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -107,7 +107,11 @@ describe('npm start (the local runtime)', { timeout: 180_000 }, () => {
       headers: auth,
       body: JSON.stringify({ subject: { email: secretEmail }, channel: 'email', source: 'api', noticeVersion: 'v1' }),
     });
-    await fetch(`${first.url}/v1/consents`, { method: 'POST', headers: auth, body: '{"subject":{"phone":"+33699999999"' });
+    await fetch(`${first.url}/v1/consents`, {
+      method: 'POST',
+      headers: auth,
+      body: '{"subject":{"phone":"+33699999999"',
+    });
 
     const javaPids = dynamoPids(dataDir);
     expect(javaPids).toHaveLength(1);
@@ -122,7 +126,9 @@ describe('npm start (the local runtime)', { timeout: 180_000 }, () => {
     expect(first.output()).toContain('"path":"/v1/consents"');
 
     // Nor in the stored data (DynamoDB Local keeps it in a SQLite file in DATA_DIR).
-    const stored = execFileSync('sh', ['-c', `cat ${dataDir}/*.db`], { maxBuffer: 64 * 1024 * 1024 }).toString('latin1');
+    const stored = execFileSync('sh', ['-c', `cat ${dataDir}/*.db`], { maxBuffer: 64 * 1024 * 1024 }).toString(
+      'latin1',
+    );
     expect(stored).toContain('consent.granted');
     for (const raw of ['+33612345678', '33612345678', secretEmail, '198.51.100.23']) expect(stored).not.toContain(raw);
 
