@@ -72,7 +72,9 @@ describe('the ledger store against DynamoDB Local', () => {
     await Promise.all(
       subjectKeys
         .filter((_, i) => i % 2 === 0)
-        .map((sk) => appendChange(db, tenant, sk, (c, n) => grantConsent(c, grantInput(0), n, new Date().toISOString()))),
+        .map((sk) =>
+          appendChange(db, tenant, sk, (c, n) => grantConsent(c, grantInput(0), n, new Date().toISOString())),
+        ),
     );
     const states = await getStates(db, tenant, [...subjectKeys, subjectKeys[0]]);
     expect(states.size).toBe(115);
@@ -113,7 +115,9 @@ describe('the ledger store against DynamoDB Local', () => {
     );
     expect(raw.Items).toHaveLength(2);
     // No evidence survives in the tombstone.
-    const tomb = await db.client.send(new GetCommand({ TableName: db.table, Key: { PK: keys.subject(tenant, sk), SK: 'STATE' } }));
+    const tomb = await db.client.send(
+      new GetCommand({ TableName: db.table, Key: { PK: keys.subject(tenant, sk), SK: 'STATE' } }),
+    );
     expect(JSON.stringify(tomb.Item)).not.toContain('writer');
   });
 });
