@@ -52,7 +52,10 @@ describe('POST /v1/consents', () => {
     const a = await api.post('/v1/consents', grantBody({ grantedAt: future }));
     expect(a.status).toBe(400);
     expect(a.body.errors[0].path).toBe('grantedAt');
-    const b = await api.post('/v1/consents', grantBody({ grantedAt: '2026-01-02T00:00:00Z', expiresAt: '2026-01-01T00:00:00Z' }));
+    const b = await api.post(
+      '/v1/consents',
+      grantBody({ grantedAt: '2026-01-02T00:00:00Z', expiresAt: '2026-01-01T00:00:00Z' }),
+    );
     expect(b.status).toBe(400);
     expect(b.body.errors[0].path).toBe('expiresAt');
   });
@@ -83,7 +86,12 @@ describe('withdrawal and fresh consent', () => {
   it('a withdrawal blocks the very next check, and an import cannot undo it', async () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject }));
-    const w = await api.post('/v1/consents/withdraw', { subject, channel: 'whatsapp', purpose: 'marketing', reason: 'asked by phone' });
+    const w = await api.post('/v1/consents/withdraw', {
+      subject,
+      channel: 'whatsapp',
+      purpose: 'marketing',
+      reason: 'asked by phone',
+    });
     expect(w.status).toBe(200);
     expect(w.body.withdrawn).toEqual([{ channel: 'whatsapp', purpose: 'marketing' }]);
     expect(w.body.withdrawnAt).toBeTruthy();
@@ -142,7 +150,12 @@ describe('POST /v1/subjects/lookup and the ledger', () => {
     expect(res.status).toBe(200);
     expect(res.body.erasure).toBeNull();
     const byPurpose = Object.fromEntries(res.body.consents.map((c: { purpose: string }) => [c.purpose, c]));
-    expect(byPurpose.marketing).toMatchObject({ channel: 'email', status: 'granted', source: 'web_form', noticeVersion: 'n-1' });
+    expect(byPurpose.marketing).toMatchObject({
+      channel: 'email',
+      status: 'granted',
+      source: 'web_form',
+      noticeVersion: 'n-1',
+    });
     expect(byPurpose.newsletter).toMatchObject({ status: 'withdrawn', source: 'api' });
     expect(byPurpose.newsletter.withdrawnAt).toBeTruthy();
     expect(byPurpose.newsletter.grantedAt).toBeTruthy();

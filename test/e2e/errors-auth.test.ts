@@ -40,7 +40,12 @@ async function eventCount(): Promise<number> {
 const expectProblem = (res: { status: number; headers: Headers; body: any }, status: number, code?: string) => {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toBe('application/problem+json');
-  expect(res.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), type: expect.any(String) });
+  expect(res.body).toMatchObject({
+    status,
+    title: expect.any(String),
+    detail: expect.any(String),
+    type: expect.any(String),
+  });
   if (code) expect(res.body.code).toBe(code);
 };
 
@@ -55,7 +60,12 @@ describe('bad input is a 4xx problem and stores nothing', () => {
       [JSON.stringify({ ...grantBody(), extra: 1 }), 'application/json', 400, 'validation_failed'],
       [JSON.stringify({ ...grantBody(), channel: 42 }), 'application/json', 400, 'validation_failed'],
       [JSON.stringify({ ...grantBody(), subject: null }), 'application/json', 400, 'validation_failed'],
-      [JSON.stringify({ ...grantBody(), noticeVersion: 'x'.repeat(100_000) }), 'application/json', 400, 'validation_failed'],
+      [
+        JSON.stringify({ ...grantBody(), noticeVersion: 'x'.repeat(100_000) }),
+        'application/json',
+        400,
+        'validation_failed',
+      ],
       [JSON.stringify(grantBody()), 'text/plain', 415, 'unsupported_media_type'],
       [JSON.stringify(grantBody()), 'application/x-www-form-urlencoded', 415, 'unsupported_media_type'],
       [Buffer.from([0xff, 0xfe, 0x00]), 'application/json', 400, 'malformed_json'],
@@ -65,12 +75,20 @@ describe('bad input is a 4xx problem and stores nothing', () => {
       expectProblem(res, status, code);
     }
     const big = JSON.stringify({ ...grantBody(), evidence: { text: 'x'.repeat(1024 * 1024) } });
-    expectProblem(await api.post('/v1/consents', undefined, { raw: big, headers: { 'content-type': 'application/json' } }), 413, 'payload_too_large');
+    expectProblem(
+      await api.post('/v1/consents', undefined, { raw: big, headers: { 'content-type': 'application/json' } }),
+      413,
+      'payload_too_large',
+    );
     expect(await eventCount()).toBe(before);
   });
 
   it('lists field paths of every problem, unknown fields included', async () => {
-    const res = await api.post('/v1/consents', { subject: { phone: 1, fax: '1' }, channel: 'pigeon', source: 'web_form' });
+    const res = await api.post('/v1/consents', {
+      subject: { phone: 1, fax: '1' },
+      channel: 'pigeon',
+      source: 'web_form',
+    });
     expectProblem(res, 400, 'validation_failed');
     const paths = res.body.errors.map((e: { path: string }) => e.path);
     expect(paths).toEqual(expect.arrayContaining(['subject.phone', 'subject.fax', 'channel', 'noticeVersion']));
@@ -88,7 +106,11 @@ describe('bad input is a 4xx problem and stores nothing', () => {
 describe('authentication and scopes', () => {
   it('401 without a key, with an unknown key, and with a revoked key', async () => {
     const anonymous = client(server.url);
-    expectProblem(await anonymous.post('/v1/gate/check', { subject: { phone: phone() }, channel: 'sms' }), 401, 'unauthorized');
+    expectProblem(
+      await anonymous.post('/v1/gate/check', { subject: { phone: phone() }, channel: 'sms' }),
+      401,
+      'unauthorized',
+    );
     expectProblem(await client(server.url, 'cg_unknown_key_123456').post('/v1/consents', grantBody()), 401);
     const t = await tenantWithKey(['gate:check']);
     const revocable = client(server.url, t.key);
@@ -104,7 +126,10 @@ describe('authentication and scopes', () => {
     expect(res.body.detail).toContain('consents:write');
     const reader = client(server.url, (await tenantWithKey(['consents:read'])).key);
     expectProblem(await reader.post('/v1/consents/withdraw', { subject: { phone: phone() } }), 403);
-    expectProblem(await reader.post('/v1/erasure-requests', { subjects: [{ phone: phone() }], requestedVia: 'web' }), 403);
+    expectProblem(
+      await reader.post('/v1/erasure-requests', { subjects: [{ phone: phone() }], requestedVia: 'web' }),
+      403,
+    );
   });
 
   it('health needs no key', async () => {
@@ -117,7 +142,9 @@ describe('authentication and scopes', () => {
     const subject = { phone: phone() };
     const mine = await api.post('/v1/consents', grantBody({ subject }));
     const other = client(server.url, (await tenantWithKey()).key);
-    expect((await other.post('/v1/gate/check', { subject, channel: 'whatsapp' })).body.reasons[0].code).toBe('no_consent');
+    expect((await other.post('/v1/gate/check', { subject, channel: 'whatsapp' })).body.reasons[0].code).toBe(
+      'no_consent',
+    );
     expect((await other.post('/v1/subjects/lookup', { subject })).status).toBe(404);
     expect((await other.get(`/v1/subjects/${mine.body.subjectKey}/events`)).status).toBe(404);
     // The other tenant's subjectKey for the same number differs: keys are per tenant.
@@ -151,8 +178,12 @@ describe('Idempotency-Key', () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents/withdraw', { subject });
     const retryHeaders = { 'idempotency-key': `retry-${phone()}` };
-    expect((await api.post('/v1/consents', grantBody({ subject, source: 'import' }), { headers: retryHeaders })).status).toBe(409);
+    expect(
+      (await api.post('/v1/consents', grantBody({ subject, source: 'import' }), { headers: retryHeaders })).status,
+    ).toBe(409);
     // The same key now carries the corrected request.
-    expect((await api.post('/v1/consents', grantBody({ subject, source: 'web_form' }), { headers: retryHeaders })).status).toBe(201);
+    expect(
+      (await api.post('/v1/consents', grantBody({ subject, source: 'web_form' }), { headers: retryHeaders })).status,
+    ).toBe(201);
   });
 });

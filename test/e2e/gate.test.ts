@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultPolicy } from '../../shared/domain/policy.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { clearPolicyCache, putPolicy } from '../../shared/store/policy.ts';
-import { defaultPolicy } from '../../shared/domain/policy.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
 
@@ -17,7 +17,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const check = (subject: object, extra: object = {}) => api.post('/v1/gate/check', { subject, channel: 'whatsapp', ...extra });
+const check = (subject: object, extra: object = {}) =>
+  api.post('/v1/gate/check', { subject, channel: 'whatsapp', ...extra });
 
 describe('POST /v1/gate/check', () => {
   it('answers 200 block no_consent for an unknown subject, with the contract fields', async () => {
@@ -38,7 +39,10 @@ describe('POST /v1/gate/check', () => {
 
   it('blocks a consent past its expiresAt with consent_expired', async () => {
     const subject = { phone: phone() };
-    await api.post('/v1/consents', grantBody({ subject, grantedAt: '2025-01-01T00:00:00Z', expiresAt: '2025-06-01T00:00:00Z' }));
+    await api.post(
+      '/v1/consents',
+      grantBody({ subject, grantedAt: '2025-01-01T00:00:00Z', expiresAt: '2025-06-01T00:00:00Z' }),
+    );
     expect((await check(subject)).body.reasons[0].code).toBe('consent_expired');
     // Evaluated at a time before expiry, it allows.
     expect((await check(subject, { at: '2025-05-01T00:00:00Z' })).body.decision).toBe('allow');
@@ -113,7 +117,9 @@ describe('erasure requests', () => {
     expect(due.getUTCMonth()).toBe((received.getUTCMonth() + 1) % 12);
     expect((await check(subject)).body.reasons[0].code).toBe('erasure_pending');
     // An import is refused while erasure is pending.
-    expect((await api.post('/v1/consents', grantBody({ subject, source: 'import' }))).body.code).toBe('fresh_consent_required');
+    expect((await api.post('/v1/consents', grantBody({ subject, source: 'import' }))).body.code).toBe(
+      'fresh_consent_required',
+    );
 
     const listed = await api.get('/v1/erasure-requests?status=received');
     expect(listed.body.requests.map((r: { requestId: string }) => r.requestId)).toContain(res.body.requestId);
@@ -125,7 +131,9 @@ describe('erasure requests', () => {
     expect((await check(subject)).body.reasons[0].code).toBe('subject_erased');
     const one = await api.get(`/v1/erasure-requests/${res.body.requestId}`);
     expect(one.body).toMatchObject({ status: 'completed', dueBy: res.body.dueBy });
-    expect((await api.get('/v1/erasure-requests?status=completed')).body.requests[0].requestId).toBe(res.body.requestId);
+    expect((await api.get('/v1/erasure-requests?status=completed')).body.requests[0].requestId).toBe(
+      res.body.requestId,
+    );
     // The ledger holds only the erasure.
     const ledger = await api.get(`/v1/subjects/${g.body.subjectKey}/events`);
     expect(ledger.status).toBe(403); // this key cannot read consents
