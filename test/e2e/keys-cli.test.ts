@@ -28,10 +28,25 @@ afterAll(() => server.close());
 describe('npm run cli -- keys', () => {
   it('creates a key (printed once), lists it, and revokes it at once', async () => {
     const tenant = tenantId('cli');
-    const created = await cli('keys', 'create', '--tenant', tenant, '--scopes', 'gate:check,consents:read', '--name', 'crm', '--json');
+    const created = await cli(
+      'keys',
+      'create',
+      '--tenant',
+      tenant,
+      '--scopes',
+      'gate:check,consents:read',
+      '--name',
+      'crm',
+      '--json',
+    );
     expect(created.code).toBe(0);
     const key = JSON.parse(created.stdout);
-    expect(key).toEqual({ keyId: expect.stringMatching(/^key_/), key: expect.stringMatching(/^cg_/), tenant, scopes: ['gate:check', 'consents:read'] });
+    expect(key).toEqual({
+      keyId: expect.stringMatching(/^key_/),
+      key: expect.stringMatching(/^cg_/),
+      tenant,
+      scopes: ['gate:check', 'consents:read'],
+    });
 
     const api = client(server.url, key.key);
     expect((await api.post('/v1/gate/check', { subject: { phone: '+33612345678' }, channel: 'sms' })).status).toBe(200);
@@ -39,7 +54,9 @@ describe('npm run cli -- keys', () => {
 
     const listed = await cli('keys', 'list', '--tenant', tenant, '--json');
     const keys = JSON.parse(listed.stdout);
-    expect(keys).toEqual([expect.objectContaining({ keyId: key.keyId, name: 'crm', scopes: ['gate:check', 'consents:read'] })]);
+    expect(keys).toEqual([
+      expect.objectContaining({ keyId: key.keyId, name: 'crm', scopes: ['gate:check', 'consents:read'] }),
+    ]);
     expect(listed.stdout).not.toContain(key.key);
 
     const revoked = await cli('keys', 'revoke', key.keyId);
