@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { ulid } from 'ulid';
 import { GENESIS_HASH, hashEvent, type LedgerEvent } from '#domain/ledger.ts';
 import { type Change, emptyState, type NextEvent, type SubjectState } from '#domain/subject-state.ts';
 import { ServiceUnavailableError } from '#http/errors.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
+import { newUlid } from '#shared/ids.ts';
 import type { Db } from './db.ts';
 import { backoffMs, isWriteConflict, sleep, storeFailure } from './errors.ts';
 import { AUDIT_SHARDS, keys } from './table.ts';
@@ -155,7 +155,7 @@ export async function appendChange<T extends Change | null>(
 ): Promise<Appended<T>> {
   for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
     const current = (await getState(db, tenant, subjectKey)) ?? emptyState(subjectKey, kind);
-    const next: NextEvent = { seq: current.seq + 1, eventId: ulid() };
+    const next: NextEvent = { seq: current.seq + 1, eventId: newUlid() };
     const result = apply(current, next);
     if (result === null) return { result, event: undefined, state: current } as Appended<T>;
     const event = chainEvent(current, next, result.event);
