@@ -133,5 +133,19 @@ export function resetSecrets(): void {
 
 /** The per-tenant key for subjectKeys: HMAC(master, tenant), so tenants never share a key space. */
 export function tenantKey(secrets: Secrets, tenant: string, use = 'subject'): Buffer {
-  return createHmac('sha256', secrets.identifierKey).update(`${use}:${tenant}`).digest();
+  // Derived once per secrets, tenant and use: a check-batch derives it for each of its 1000 items.
+  let derived = derivedKeys.get(secrets);
+  if (!derived) {
+    derived = new Map();
+    derivedKeys.set(secrets, derived);
+  }
+  const name = `${use}:${tenant}`;
+  let key = derived.get(name);
+  if (!key) {
+    key = createHmac('sha256', secrets.identifierKey).update(name).digest();
+    derived.set(name, key);
+  }
+  return key;
 }
+
+const derivedKeys = new WeakMap<Secrets, Map<string, Buffer>>();
