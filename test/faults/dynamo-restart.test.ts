@@ -7,7 +7,7 @@ import { type EmbeddedDynamo, freePort, startDynamoLocal } from '../../infra/loc
 import { verifyChain } from '../../shared/domain/ledger.ts';
 import { createDocumentClient } from '../../shared/store/client.ts';
 import { type Db, setDb } from '../../shared/store/db.ts';
-import { listEvents } from '../../shared/store/subjects.ts';
+import { getState, listEvents } from '../../shared/store/subjects.ts';
 import { grantBody, tenantWithKey } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
 
@@ -56,8 +56,12 @@ describe('DynamoDB Local killed and restarted under a running server', () => {
     const check = () => api.post('/v1/gate/check', { subject: body.subject, channel: 'whatsapp' });
     expect((await check()).body.decision).toBe('allow');
 
-    // Traffic keeps flowing while the store dies and comes back.
+    // Traffic keeps flowing while the store dies and comes back: gate checks, and writes on other subjects
+    // (a crash in the middle of a transaction must leave both of its items or neither).
     const seen: { status: number; decision?: string; code?: string }[] = [];
+    const writers = Array.from({ length: 4 }, () => grantBody().subject);
+    const acknowledged = new Map<string, string[]>();
+    const writeStatuses: number[] = [];
     let running = true;
     const traffic = (async () => {
       while (running) {
@@ -66,6 +70,19 @@ describe('DynamoDB Local killed and restarted under a running server', () => {
         await sleep(20);
       }
     })();
+    const writing = writers.map(async (subject, w) => {
+      for (let i = 0; running; i++) {
+        const res =
+          i % 2 === 0
+            ? await api.post('/v1/consents', grantBody({ subject, channel: w % 2 ? 'sms' : 'whatsapp' }))
+            : await api.post('/v1/consents/withdraw', { subject });
+        writeStatuses.push(res.status);
+        if (res.status === 200 || res.status === 201) {
+          acknowledged.set(res.body.subjectKey, [...(acknowledged.get(res.body.subjectKey) ?? []), res.body.eventId]);
+        }
+        await sleep(10);
+      }
+    });
 
     await sleep(200);
     process.kill((dynamo as EmbeddedDynamo).pid, 'SIGKILL');
@@ -88,7 +105,7 @@ describe('DynamoDB Local killed and restarted under a running server', () => {
       if (recovered.status !== 200) await sleep(100);
     }
     running = false;
-    await traffic;
+    await Promise.all([traffic, ...writing]);
 
     expect(recovered?.status).toBe(200);
     expect(recovered?.body.decision).toBe('allow');
@@ -100,6 +117,21 @@ describe('DynamoDB Local killed and restarted under a running server', () => {
       else expect(s.code).toBe('store_unavailable');
     }
     expect(seen.some((s) => s.status === 503)).toBe(true);
+    for (const status of writeStatuses) expect([200, 201, 503]).toContain(status);
+
+    // No half-written change: every chain verifies, its state item points at its head, and every
+    // acknowledged write is in it (a write answered 503 may or may not have landed; that is the caller's retry).
+    for (const [subjectKey, eventIds] of acknowledged) {
+      const ledger = await listEvents(db, tenant, subjectKey);
+      const chain = verifyChain(ledger);
+      expect(chain.valid).toBe(true);
+      const state = await getState(db, tenant, subjectKey);
+      expect(state?.seq).toBe(ledger.length);
+      expect(state?.head).toBe(chain.head);
+      const ids = new Set(ledger.map((e) => e.eventId));
+      for (const eventId of eventIds) expect(ids.has(eventId)).toBe(true);
+    }
+    expect(acknowledged.size).toBeGreaterThan(0);
 
     // Writes work again, the refused withdrawal left no trace, and the chain is intact.
     const withdrawn = await api.post('/v1/consents/withdraw', { subject: body.subject, channel: 'whatsapp' });
