@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { type CountryCode, parsePhoneNumberWithError } from 'libphonenumber-js/max';
 import * as z from 'zod';
 import type { Channel } from '#domain/vocabulary.ts';
 import { IdentifierChannelMismatchError, InvalidIdentifierError } from '#http/errors.ts';
+import { parsePhone } from './phone.ts';
 
 const printable = /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/;
 
@@ -49,7 +49,7 @@ const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export function normaliseSubject(input: SubjectInput, path = 'subject'): Identifier {
   if (input.phone !== undefined) {
     try {
-      const parsed = parsePhoneNumberWithError(input.phone, input.country as CountryCode | undefined);
+      const parsed = parsePhone(input.phone, input.country);
       if (!parsed.isValid()) throw new Error('not a valid number');
       return { kind: 'phone', value: parsed.number };
     } catch {
