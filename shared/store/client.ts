@@ -1,6 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /** Where the store lives: a table on an endpoint (DynamoDB Local) or in the account's region. */
 export interface StoreConfig {
@@ -38,13 +37,15 @@ export function createDocumentClient(config: StoreConfig): DynamoDBDocumentClien
     region: config.region ?? aws ?? process.env.AWS_REGION ?? 'eu-west-3',
     endpoint: config.endpoint,
     maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({
+    // Handler options rather than a NodeHttpHandler instance: the SDK builds its own, so the bundle does not
+    // carry a second copy of @smithy (the Lambda runtime provides the SDK).
+    requestHandler: {
       connectionTimeout: Math.min(timeout, 1000),
       requestTimeout: timeout,
       // Without it a request past requestTimeout only logs a warning and waits on: a silent store would
       // hang the gate until the Lambda timeout instead of failing closed (test/faults/sdk-retries.test.ts).
       throwOnRequestTimeout: true,
-    }),
+    },
     // DynamoDB Local accepts any credentials; a real table (no endpoint, or AWS's own endpoint) uses the
     // default provider chain: env, profile, SSO.
     ...(config.endpoint && !aws && !process.env.AWS_ACCESS_KEY_ID
