@@ -10,6 +10,7 @@ import { parseOrThrow } from '#http/validation.ts';
 import { type ResolvedSubject, resolveSubject } from '#shared/identity/resolve.ts';
 import { SubjectSchema } from '#shared/identity/subject.ts';
 import { newUlid } from '#shared/ids.ts';
+import { countGateDecision, countGateDecisions } from '#shared/metrics.ts';
 import { type GateBatch, GateBatchSchema, GateCheckSchema } from '#shared/schemas/gate.ts';
 import { getDb } from '#store/db.ts';
 import { getPolicy } from '#store/policy.ts';
@@ -29,7 +30,9 @@ export const check = api({ scope: 'gate:check', body: GateCheckSchema }, async (
   const decisionId = `dec_${newUlid()}`;
   if (!body.record) {
     const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getPolicy(db, tenant)]);
-    return { status: 200, body: { ...decide(state, req, policy), subjectKey, decisionId } };
+    const decision = decide(state, req, policy);
+    countGateDecision(decision);
+    return { status: 200, body: { ...decision, subjectKey, decisionId } };
   }
   const policy = await getPolicy(db, tenant);
   let decision: GateDecision | undefined;
@@ -43,6 +46,7 @@ export const check = api({ scope: 'gate:check', body: GateCheckSchema }, async (
     },
     identifier.kind,
   );
+  countGateDecision(decision as GateDecision);
   return {
     status: 200,
     body: { ...(decision as GateDecision), subjectKey, decisionId, recorded: decision?.decision === 'allow' },
@@ -109,6 +113,7 @@ export const checkBatch = api({ scope: 'gate:check', body: GateBatchSchema }, as
     summary[decision.decision]++;
     return { index, ...decision, subjectKey: r.subjectKey };
   });
+  countGateDecisions(results.filter((r) => 'decision' in r));
   return { status: 200, body: { results, summary } };
 });
 

@@ -17,7 +17,7 @@ export interface WhatsAppConfig {
  */
 export function parseRouting(
   value: string | undefined,
-  devTenant: string,
+  devTenant: string | undefined,
 ): (phoneNumberId: string) => string | undefined {
   if (!value?.trim()) return () => devTenant;
   const routes = new Map<string, string>();
@@ -37,6 +37,8 @@ export async function whatsappConfig(env: NodeJS.ProcessEnv = process.env): Prom
   return {
     appSecret: env.WHATSAPP_APP_SECRET || fromSecrets?.whatsappAppSecret || undefined,
     verifyToken: env.WHATSAPP_VERIFY_TOKEN || fromSecrets?.whatsappVerifyToken || undefined,
-    tenantFor: parseRouting(env.WHATSAPP_PHONE_NUMBER_TENANTS, env.DEV_TENANT || 'demo'),
+    // Locally every phone number id goes to the dev tenant by default (API.md); in the cloud (secrets from
+    // Secrets Manager) there is no dev tenant: unrouted ids are ignored until the routing is configured.
+    tenantFor: parseRouting(env.WHATSAPP_PHONE_NUMBER_TENANTS, env.SECRETS_ID ? undefined : env.DEV_TENANT || 'demo'),
   };
 }

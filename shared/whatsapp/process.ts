@@ -1,11 +1,20 @@
 import { ProblemError } from '#http/errors.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { logger } from '#shared/log.ts';
+import { countWebhookEvent } from '#shared/metrics.ts';
 import type { Db } from '#store/db.ts';
 import { getPolicy } from '#store/policy.ts';
 import { AlreadyAppliedError, appendChange } from '#store/subjects.ts';
 import { applyNotification } from './actions.ts';
 import type { Notification } from './payload.ts';
+
+/** The metric name of a notification: what it was, never who (e.g. `signal.message_undelivered.131026`). */
+function eventName(n: Notification): string {
+  const a = n.action;
+  if (a.kind === 'signal') return ['signal', a.type, a.errorCode].filter((p) => p !== undefined).join('.');
+  if (a.kind === 'withdraw') return `withdraw.${a.source}`;
+  return `regrant.${a.via}`;
+}
 
 /** Replay markers outlive Meta's redelivery window (up to 7 days) with margin. */
 const REPLAY_TTL_DAYS = 30;
@@ -32,6 +41,7 @@ export async function processNotifications(db: Db, notifications: Notification[]
     } catch (error) {
       if (!(error instanceof ProblemError)) throw error;
       report.invalid++;
+      countWebhookEvent(eventName(n), 'invalid');
       continue;
     }
     const policy = await getPolicy(db, n.tenant);
@@ -47,9 +57,11 @@ export async function processNotifications(db: Db, notifications: Notification[]
       );
       if (event) report.recorded++;
       else report.unchanged++;
+      countWebhookEvent(eventName(n), event ? 'recorded' : 'unchanged');
     } catch (error) {
       if (!(error instanceof AlreadyAppliedError)) throw error;
       report.replayed++;
+      countWebhookEvent(eventName(n), 'replayed');
     }
   }
   logger.info('whatsapp webhook processed', { ...report });

@@ -67,6 +67,8 @@ describe('keywords', () => {
 describe('tenant routing', () => {
   it('sends every phone number id to the dev tenant when unset', () => {
     expect(parseRouting(undefined, 'demo')('123')).toBe('demo');
+    // In the cloud there is no dev tenant: an unconfigured routing sends nothing anywhere.
+    expect(parseRouting(undefined, undefined)('123')).toBeUndefined();
   });
   it('routes listed ids and ignores the others', () => {
     const route = parseRouting('111:acme, 222:beta,bad,333:NOT_A_TENANT', 'demo');
