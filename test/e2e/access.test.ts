@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let admin: ReturnType<typeof client>;
@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-describe('POST /v1/subjects/access (Art. 15)', () => {
+describeLocal('POST /v1/subjects/access (Art. 15)', () => {
   it("answers with the controller, current consents, receipts and the subject's full history", async () => {
     const subject = { phone: phone() };
     await admin.post(

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDb } from '../../shared/store/db.ts';
 import { keys } from '../../shared/store/table.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let admin: ReturnType<typeof client>;
@@ -43,7 +43,7 @@ const ndjson = (text: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 
-describe('GET /v1/audit/events', () => {
+describeLocal('GET /v1/audit/events', () => {
   it('exports every event of the tenant in time order as NDJSON', async () => {
     const res = await auditor.get(`/v1/audit/events?${range}`);
     expect(res.status).toBe(200);
@@ -128,7 +128,7 @@ describe('GET /v1/audit/events', () => {
   });
 });
 
-describe('GET /v1/audit/summary', () => {
+describeLocal('GET /v1/audit/summary', () => {
   it('counts per day, type and channel', async () => {
     const res = await auditor.get(`/v1/audit/summary?${range}`);
     expect(res.status).toBe(200);
@@ -142,7 +142,7 @@ describe('GET /v1/audit/summary', () => {
   });
 });
 
-describe('contacts by block level', () => {
+describeLocal('contacts by block level', () => {
   it('counts each contact once, at the highest level of its channels', async () => {
     const owner = await tenantWithKey(['admin']);
     const api = client(server.url, owner.key);
@@ -162,7 +162,7 @@ describe('contacts by block level', () => {
   });
 });
 
-describe('GET /v1/audit/verify', () => {
+describeLocal('GET /v1/audit/verify', () => {
   it('reports an intact ledger, then the exact subject and seq after a direct edit in the table', async () => {
     const ok = await auditor.get(`/v1/audit/verify?${range}`);
     expect(ok.status).toBe(200);
@@ -186,7 +186,7 @@ describe('GET /v1/audit/verify', () => {
   });
 });
 
-describe('an erasure, as the audit shows it', () => {
+describeLocal('an erasure, as the audit shows it', () => {
   it('leaves only the erasure.completed event of the subject, and the ledger still verifies', async () => {
     const owner = await tenantWithKey(['admin']);
     const api = client(server.url, owner.key);
@@ -217,7 +217,7 @@ describe('an erasure, as the audit shows it', () => {
   });
 });
 
-describe('GET /v1/audit/erasures', () => {
+describeLocal('GET /v1/audit/erasures', () => {
   it('lists pending requests with their deadline, overdue ones flagged', async () => {
     const pending = await auditor.get('/v1/audit/erasures?status=pending');
     expect(pending.status).toBe(200);
@@ -247,7 +247,7 @@ describe('GET /v1/audit/erasures', () => {
   });
 });
 
-describe('GET /dashboard', () => {
+describeLocal('GET /dashboard', () => {
   it('serves the page with a strict CSP, in French when asked', async () => {
     const res = await client(server.url).get('/dashboard', { headers: { 'accept-language': 'fr-FR,fr;q=0.9' } });
     expect(res.status).toBe(200);

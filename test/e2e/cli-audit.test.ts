@@ -10,6 +10,7 @@ import { createErasureRequest } from '../../shared/store/erasure.ts';
 import { keys } from '../../shared/store/table.ts';
 import { type Seeded, seedLedger } from '../helpers/audit-seed.ts';
 import { tenantId } from '../helpers/factories.ts';
+import { describeLocal } from '../helpers/http.ts';
 
 const FROM = '2026-10-01';
 const TO = '2026-11-01';
@@ -43,7 +44,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const lines = (file: string, sep = '\n') => readFileSync(file, 'utf8').split(sep).filter(Boolean);
 
-describe('consent-gate export', () => {
+describeLocal('consent-gate export', () => {
   it('exports a month as NDJSON to a file, in time order, and reports the count on stderr', async () => {
     const out = join(dir, 'october.ndjson');
     const run = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--out', out]);
@@ -134,7 +135,7 @@ describe('consent-gate export', () => {
   });
 });
 
-describe('consent-gate verify', () => {
+describeLocal('consent-gate verify', () => {
   it('exits 0 on an intact ledger and 1 with the subject and seq once an event is edited in the table', async () => {
     const intact = await cli(['verify', '--tenant', tenant, '--from', FROM, '--to', TO]);
     expect(intact.code).toBe(0);
@@ -166,7 +167,7 @@ describe('consent-gate verify', () => {
   });
 });
 
-describe('consent-gate erasures', () => {
+describeLocal('consent-gate erasures', () => {
   it('reports the requests due within N days, overdue first, and exits 3 when one is overdue', async () => {
     const db = getDb();
     const t = tenantId('cli-er');

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeApiKey } from '../../shared/auth/api-keys.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let api: ReturnType<typeof client>;
@@ -49,7 +49,7 @@ const expectProblem = (res: { status: number; headers: Headers; body: any }, sta
   if (code) expect(res.body.code).toBe(code);
 };
 
-describe('bad input is a 4xx problem and stores nothing', () => {
+describeLocal('bad input is a 4xx problem and stores nothing', () => {
   it('rejects every kind of malformed body on a write route', async () => {
     const before = await eventCount();
     const cases: [string | Buffer, string, number, string][] = [
@@ -103,7 +103,7 @@ describe('bad input is a 4xx problem and stores nothing', () => {
   });
 });
 
-describe('authentication and scopes', () => {
+describeLocal('authentication and scopes', () => {
   it('401 without a key, with an unknown key, and with a revoked key', async () => {
     const anonymous = client(server.url);
     expectProblem(
@@ -154,7 +154,7 @@ describe('authentication and scopes', () => {
   });
 });
 
-describe('Idempotency-Key', () => {
+describeLocal('Idempotency-Key', () => {
   it('replays the first response and records nothing new; another body is a 409', async () => {
     const body = grantBody();
     const headers = { 'idempotency-key': `k-${phone()}` };

@@ -3,7 +3,7 @@ import { defaultPolicy } from '../../shared/domain/policy.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { clearPolicyCache, putPolicy } from '../../shared/store/policy.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let api: ReturnType<typeof client>;
@@ -20,7 +20,7 @@ afterAll(() => server.close());
 const check = (subject: object, extra: object = {}) =>
   api.post('/v1/gate/check', { subject, channel: 'whatsapp', ...extra });
 
-describe('POST /v1/gate/check', () => {
+describeLocal('POST /v1/gate/check', () => {
   it('answers 200 block no_consent for an unknown subject, with the contract fields', async () => {
     const res = await check({ phone: phone() });
     expect(res.status).toBe(200);
@@ -67,7 +67,7 @@ describe('POST /v1/gate/check', () => {
   });
 });
 
-describe('POST /v1/gate/check-batch', () => {
+describeLocal('POST /v1/gate/check-batch', () => {
   it('answers 1000 items in order with per-item errors and a summary', async () => {
     const granted = Array.from({ length: 10 }, () => ({ phone: phone() }));
     for (const subject of granted) await api.post('/v1/consents', grantBody({ subject }));
@@ -99,7 +99,7 @@ describe('POST /v1/gate/check-batch', () => {
   });
 });
 
-describe('erasure requests', () => {
+describeLocal('erasure requests', () => {
   it('blocks from receipt, is due in a month, and completes to subject_erased', async () => {
     const subject = { phone: phone() };
     const g = await api.post('/v1/consents', grantBody({ subject }));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tenantId } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 const run = promisify(execFile);
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-describe('npm run cli -- keys', () => {
+describeLocal('npm run cli -- keys', () => {
   it('creates a key (printed once), lists it, and revokes it at once', async () => {
     const tenant = tenantId('cli');
     const created = await cli(

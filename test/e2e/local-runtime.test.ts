@@ -7,6 +7,7 @@ import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../infra/local/dynamo.ts';
 import { getDb } from '../../shared/store/db.ts';
+import { describeLocal } from '../helpers/http.ts';
 
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -78,7 +79,7 @@ async function start(env: Record<string, string>, viaNpm = false) {
 const json = { 'content-type': 'application/json' };
 
 // Each test starts real processes (Node + a JVM): give them time on a busy 2-core machine.
-describe('npm start (the local runtime)', { timeout: 180_000 }, () => {
+describeLocal('npm start (the local runtime)', { timeout: 180_000 }, () => {
   it('serves the real handlers, keeps data across restarts, and stops DynamoDB Local on SIGINT', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cg-start-'));
     dirs.push(dataDir);

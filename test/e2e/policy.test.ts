@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, itLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let admin: ReturnType<typeof client>;
@@ -12,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 describe('GET/PUT /v1/policy', () => {
-  it('starts with the defaults of API.md', async () => {
+  itLocal('starts with the defaults of API.md', async () => {
     const res = await admin.get('/v1/policy');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
@@ -86,7 +86,7 @@ describe('GET/PUT /v1/policy', () => {
     expect((await admin.get('/v1/policy')).body).toEqual(before);
   });
 
-  it('is for admin keys only and per tenant', async () => {
+  itLocal('is for admin keys only and per tenant', async () => {
     const gateOnly = client(server.url, (await tenantWithKey(['gate:check', 'consents:write'])).key);
     expect((await gateOnly.get('/v1/policy')).status).toBe(403);
     expect((await gateOnly.put('/v1/policy', {})).status).toBe(403);

@@ -4,7 +4,7 @@ import { getSecrets } from '../../shared/secrets.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { getState } from '../../shared/store/subjects.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let api: ReturnType<typeof client>;
@@ -48,7 +48,7 @@ const gate = async (subject: Record<string, string>, channel = 'whatsapp') =>
   (await api.post('/v1/gate/check', { subject, channel })).body;
 const events = async (subjectKey: string) => (await api.get(`/v1/subjects/${subjectKey}/events`)).body.events ?? [];
 
-describe('POST /v1/optout-links', () => {
+describeLocal('POST /v1/optout-links', () => {
   it('answers 201 with both links, the expiry and the e-mail headers', async () => {
     const subject = { email: email() };
     const res = await api.post('/v1/optout-links', { subject, channel: 'email', expiresInDays: 30 });
@@ -80,7 +80,7 @@ describe('POST /v1/optout-links', () => {
   });
 });
 
-describe('opt-out page', () => {
+describeLocal('opt-out page', () => {
   it('GET shows who is writing and what stops, with the page security headers, and records nothing', async () => {
     const subject = await consented();
     const link = await links(subject);
@@ -178,7 +178,7 @@ describe('opt-out page', () => {
   });
 });
 
-describe('refused links', () => {
+describeLocal('refused links', () => {
   it('tampered, truncated and unknown-key links get a 400 page and record nothing', async () => {
     const subject = await consented();
     const link = await links(subject);
@@ -258,7 +258,7 @@ describe('refused links', () => {
   });
 });
 
-describe('preference centre', () => {
+describeLocal('preference centre', () => {
   it('lists every scope, withdraws one, gives it again with the current notice, as the person’s own action', async () => {
     const subject = await consented('whatsapp');
     await consented('sms', subject);

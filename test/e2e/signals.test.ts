@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, deployed, itLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let api: ReturnType<typeof client>;
@@ -8,7 +8,9 @@ let key: string;
 
 beforeAll(async () => {
   server = await startServer();
-  ({ key } = await tenantWithKey(['signals:write', 'consents:write', 'consents:read', 'gate:check']));
+  ({ key } = await tenantWithKey(
+    deployed ? ['admin'] : ['signals:write', 'consents:write', 'consents:read', 'gate:check'],
+  ));
   api = client(server.url, key);
 });
 afterAll(() => server.close());
@@ -121,7 +123,7 @@ describe('POST /v1/signals', () => {
     expect((await api.post('/v1/subjects/lookup', { subject })).status).toBe(404);
   });
 
-  it('needs the signals:write scope', async () => {
+  itLocal('needs the signals:write scope', async () => {
     const { key: readOnly } = await tenantWithKey(['consents:read']);
     const res = await client(server.url, readOnly).post('/v1/signals', {
       subject: { phone: phone() },

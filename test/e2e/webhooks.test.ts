@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer } from '../helpers/http.ts';
 import { change, envelope, inbound, preference, sign, status, wamid } from '../helpers/whatsapp.ts';
 
 const SECRET = 'whatsapp-app-secret-e2e';
@@ -52,7 +52,7 @@ const eventsOf = async (subject: object) => {
   return (await api.get(`/v1/subjects/${l.body.subjectKey}/events`)).body.events as { type: string; source: string }[];
 };
 
-describe('GET /v1/webhooks/whatsapp — verification handshake', () => {
+describeLocal('GET /v1/webhooks/whatsapp — verification handshake', () => {
   it('echoes the challenge as plain text when mode and token match', async () => {
     const res = await anonymous.get(
       `/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${VERIFY}&hub.challenge=1158201444`,
@@ -75,7 +75,7 @@ describe('GET /v1/webhooks/whatsapp — verification handshake', () => {
   });
 });
 
-describe('POST /v1/webhooks/whatsapp — signature', () => {
+describeLocal('POST /v1/webhooks/whatsapp — signature', () => {
   it('refuses a missing or wrong signature with 401 and records nothing', async () => {
     const subject = { phone: phone() };
     const payload = envelope([
@@ -99,7 +99,7 @@ describe('POST /v1/webhooks/whatsapp — signature', () => {
   });
 });
 
-describe('POST /v1/webhooks/whatsapp — statuses', () => {
+describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
   it('turns sent/delivered/read into signals and repeated 131026 failures into a likely block', async () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject }));
@@ -171,7 +171,7 @@ describe('POST /v1/webhooks/whatsapp — statuses', () => {
   });
 });
 
-describe('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
+describeLocal('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
   it('user_preferences stop withdraws, resume grants again with the policy notice version', async () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject }));
@@ -230,7 +230,7 @@ describe('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
   });
 });
 
-describe('POST /v1/webhooks/whatsapp — delivery', () => {
+describeLocal('POST /v1/webhooks/whatsapp — delivery', () => {
   it('handles several entries and changes, routes by phone_number_id, ignores unknown parts, answers 200', async () => {
     const a = { phone: phone() };
     const b = { phone: phone() };
