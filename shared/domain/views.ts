@@ -45,10 +45,17 @@ export function consentViews(state: SubjectState, policy: Policy, now: string): 
   });
 }
 
-/** Each channel's block likelihood and level at `now`, with the contributing clues. */
+/**
+ * Each channel's block likelihood and level at `now`, with the contributing clues: every channel that has
+ * signals or a consent scope (a channel with consent and no signal shows 0 / none).
+ */
 export function signalViews(state: SubjectState, policy: Policy, now: string) {
+  const scoped = Object.keys(state.scopes)
+    .map((key) => key.split('|')[0])
+    .filter((c): c is Channel => c !== '*');
+  const channels = [...new Set([...signalChannels(state), ...scoped])].sort();
   return Object.fromEntries(
-    signalChannels(state).map((channel) => {
+    channels.map((channel) => {
       const summary = channelSignals(state, channel);
       const { blockLikelihood: likelihood, level, signals } = blockLikelihood(summary, policy, now);
       return [

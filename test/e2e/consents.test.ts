@@ -149,6 +149,8 @@ describe('POST /v1/subjects/lookup and the ledger', () => {
     const res = await api.post('/v1/subjects/lookup', { subject: { email: subject.email.toUpperCase() } });
     expect(res.status).toBe(200);
     expect(res.body.erasure).toBeNull();
+    // A channel with consent and no signal shows its likelihood as none.
+    expect(res.body.signals.email).toMatchObject({ blockLikelihood: 0, level: 'none' });
     const byPurpose = Object.fromEntries(res.body.consents.map((c: { purpose: string }) => [c.purpose, c]));
     expect(byPurpose.marketing).toMatchObject({
       channel: 'email',
