@@ -1,6 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { Context } from 'aws-lambda';
 import type { ApiEvent } from '../shared/http/middlewares.ts';
 
 /** The p-th percentile (0..1) of a sample, nearest-rank. */
@@ -68,23 +67,8 @@ export function apiEvent(
   };
 }
 
-/** A Lambda context good enough for the handlers (they only read the request id and remaining time). */
-export function lambdaContext(fn: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `consent-gate-${fn}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:consent-gate-${fn}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/consent-gate-${fn}`,
-    logStreamName: 'bench',
-    getRemainingTimeInMillis: () => 29_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
+/** The local server's Lambda context: the bench calls handlers the way it does. */
+export { lambdaContext } from '../infra/local/server.ts';
 
 /**
  * The size DynamoDB bills for an item (its documented rules: attribute names + values, numbers by

@@ -13,6 +13,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ensureTable } from '../infra/local/bootstrap.ts';
 import { type EmbeddedDynamo, startDynamoLocal } from '../infra/local/dynamo.ts';
 import { ROUTES } from '../infra/routes.ts';
+import { SIGNAL_TYPES } from '../shared/domain/policy.ts';
 import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
 import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
@@ -208,17 +209,8 @@ async function main() {
   if (signalsRoute && existsSync(join(ROOT, 'functions/signals/handler.ts'))) {
     log(`signals: ${N.signals} signals on one subject…`);
     const signals = (await import('../functions/signals/handler.ts')).handler;
-    const types = [
-      'message_sent',
-      'message_delivered',
-      'message_read',
-      'message_undelivered',
-      'profile_photo_hidden',
-      'last_seen_hidden',
-      'call_failed',
-      'group_add_refused',
-      'inbound_message',
-    ];
+    // Every signal type of the contract (the extension `read_receipts_missing` included).
+    const types = SIGNAL_TYPES;
     const base = Date.now() - N.signals * 1000;
     for (let i = 0; i < N.signals; i++) {
       const event = apiEvent(

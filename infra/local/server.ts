@@ -53,7 +53,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function lambdaContext(fn: string): Context {
+/** A Lambda context as the runtime gives one (the handlers read the request id and remaining time). */
+export function lambdaContext(fn: string): Context {
   const started = Date.now();
   return {
     callbackWaitsForEmptyEventLoop: false,

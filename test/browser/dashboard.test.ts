@@ -2,10 +2,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDb } from '../../shared/store/db.ts';
 import { keys } from '../../shared/store/table.ts';
+import { launchChromium } from '../helpers/browser.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
 
@@ -29,7 +30,6 @@ declare const document: {
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
 const SHOTS = join('test-results', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CSV_HEADER = 'at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash';
 
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -71,17 +71,7 @@ beforeAll(async () => {
       ExpressionAttributeValues: { ':r': received, ':d': due, ':sk': `${due}#${overdueId}` },
     }),
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

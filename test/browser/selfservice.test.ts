@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { type Browser, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
 
@@ -32,7 +33,6 @@ declare function getComputedStyle(element: unknown): {
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
 const SHOTS = join('test-results', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const NOTICE = '2026-11-privacy-v4';
 
 const PHONE: BrowserContextOptions = {
@@ -58,17 +58,7 @@ beforeAll(async () => {
     noticeVersion: NOTICE,
     controller: { name: 'Boulangerie Émile', privacyContact: 'dpo@emile.example' },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
