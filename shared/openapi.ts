@@ -2,9 +2,14 @@ import * as z from 'zod';
 import { PolicySchema } from '#domain/policy.ts';
 import { ROUTES, routeKey } from '#infra/routes.ts';
 import { OptoutLinkRequestSchema } from './links/links.ts';
-import { SubjectAccessSchema } from './schemas/audit.ts';
+import {
+  AuditErasuresQuerySchema,
+  AuditEventsQuerySchema,
+  AuditRangeQuerySchema,
+  SubjectAccessSchema,
+} from './schemas/audit.ts';
 import { ConsentGrantSchema, ConsentWithdrawSchema, SubjectLookupSchema } from './schemas/consents.ts';
-import { ErasureRequestSchema } from './schemas/erasure.ts';
+import { ErasureListQuerySchema, ErasureRequestSchema } from './schemas/erasure.ts';
 import { GateBatchSchema, GateCheckSchema } from './schemas/gate.ts';
 import { SignalSchema } from './schemas/signals.ts';
 
@@ -22,6 +27,26 @@ export const REQUEST_BODIES: Record<string, z.ZodType> = {
   'POST /v1/optout-links': OptoutLinkRequestSchema,
 };
 
+/** The schema that validates each GET route's query string (same objects as the handlers). */
+export const REQUEST_QUERIES: Record<string, z.ZodType> = {
+  'GET /v1/erasure-requests': ErasureListQuerySchema,
+  'GET /v1/audit/events': AuditEventsQuerySchema,
+  'GET /v1/audit/verify': AuditRangeQuerySchema,
+  'GET /v1/audit/summary': AuditRangeQuerySchema,
+  'GET /v1/audit/erasures': AuditErasuresQuerySchema,
+};
+
+/** Query parameters from an object schema: one per property. */
+function queryParameters(schema: z.ZodType) {
+  const json = jsonSchema(schema) as { properties?: Record<string, unknown>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: json.required?.includes(name) ?? false,
+    schema: property,
+  }));
+}
+
 /** Schemas shown as components (not tied to a single route). */
 const COMPONENTS: Record<string, z.ZodType> = { Policy: PolicySchema };
 
@@ -35,12 +60,18 @@ export function openApiDocument(serverUrl?: string) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of ROUTES) {
     const body = REQUEST_BODIES[routeKey(route)];
-    const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
-      name: m[1],
-      in: 'path',
-      required: true,
-      schema: { type: 'string' },
-    }));
+    const query = REQUEST_QUERIES[routeKey(route)];
+    const params = [
+      ...[...route.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+        name: m[1],
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+      })),
+      ...(query ? queryParameters(query) : []),
+    ];
+    // Pages (self-service, dashboard) answer HTML; the API answers JSON (or NDJSON/CSV for the export).
+    const page = !route.path.startsWith('/v1/') && route.path !== '/openapi.json';
     paths[route.path] ??= {};
     paths[route.path][route.method.toLowerCase()] = {
       summary: route.summary,
@@ -51,7 +82,7 @@ export function openApiDocument(serverUrl?: string) {
         ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(body) } } } }
         : {}),
       responses: {
-        '200': { description: 'OK' },
+        '200': page ? { description: 'An HTML page', content: { 'text/html': {} } } : { description: 'OK' },
         '400': problem,
         ...(route.scope ? { '401': problem, '403': problem } : {}),
         '503': problem,

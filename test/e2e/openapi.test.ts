@@ -22,5 +22,14 @@ describe('GET /openapi.json', () => {
     expect(schema.required).toEqual(expect.arrayContaining(['subject', 'channel', 'source', 'noticeVersion']));
     expect(schema.additionalProperties).toBe(false);
     expect(schema.properties.source.enum).toContain('double_opt_in');
+    // Query strings come from the schemas that validate them.
+    const exportParams = res.body.paths['/v1/audit/events'].get.parameters.map((p: { name: string }) => p.name);
+    expect(exportParams).toEqual(expect.arrayContaining(['from', 'to', 'format', 'limit', 'cursor']));
+    const status = res.body.paths['/v1/erasure-requests'].get.parameters.find(
+      (p: { name: string }) => p.name === 'status',
+    );
+    expect(status.schema.enum).toEqual(['received', 'completed', 'overdue']);
+    // Pages say they answer HTML.
+    expect(res.body.paths['/optout/{token}'].get.responses['200'].content).toHaveProperty(['text/html']);
   });
 });
