@@ -6,6 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDb } from '../../shared/store/db.ts';
 import { keys } from '../../shared/store/table.ts';
+import { tamperEvent } from '../helpers/audit-seed.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
@@ -213,30 +214,14 @@ describe('DPO dashboard', () => {
         { subject: subjects[3] },
       );
       const db = getDb();
-      await db.client.send(
-        new UpdateCommand({
-          TableName: db.table,
-          Key: { PK: keys.subject(tenant, lookup.body.subjectKey), SK: keys.event(1) },
-          UpdateExpression: 'SET #p = :p',
-          ExpressionAttributeNames: { '#p': 'purpose' },
-          ExpressionAttributeValues: { ':p': 'newsletter' },
-        }),
-      );
+      await tamperEvent(db, tenant, lookup.body.subjectKey, 1, ['purpose'], 'newsletter');
       await page.click('#verify');
       await page.waitForSelector('#verify-breaks');
       const cells = await page.locator('#verify-breaks tbody td').allTextContents();
       expect(cells).toEqual([lookup.body.subjectKey, '1', 'hash_mismatch']);
       await shot(page, 'dashboard-verify-broken');
       // Put the event back as it was, for the other tests.
-      await db.client.send(
-        new UpdateCommand({
-          TableName: db.table,
-          Key: { PK: keys.subject(tenant, lookup.body.subjectKey), SK: keys.event(1) },
-          UpdateExpression: 'SET #p = :p',
-          ExpressionAttributeNames: { '#p': 'purpose' },
-          ExpressionAttributeValues: { ':p': 'marketing' },
-        }),
-      );
+      await tamperEvent(db, tenant, lookup.body.subjectKey, 1, ['purpose'], 'marketing');
     } finally {
       await context.close();
     }

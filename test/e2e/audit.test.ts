@@ -1,7 +1,8 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getDb } from '../../shared/store/db.ts';
 import { keys } from '../../shared/store/table.ts';
+import { tamperEvent } from '../helpers/audit-seed.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 
@@ -171,15 +172,7 @@ describeLocal('GET /v1/audit/verify', () => {
     const lookup = await admin.post('/v1/subjects/lookup', { subject: subjects[2] });
     const subjectKey = lookup.body.subjectKey;
     const db = getDb();
-    await db.client.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.event(2) },
-        UpdateExpression: 'SET #c = :c',
-        ExpressionAttributeNames: { '#c': 'channel' },
-        ExpressionAttributeValues: { ':c': 'email' },
-      }),
-    );
+    await tamperEvent(db, tenant, subjectKey, 2, ['channel'], 'email');
     const broken = await auditor.get(`/v1/audit/verify?${range}`);
     expect(broken.body.valid).toBe(false);
     expect(broken.body.broken).toEqual([{ subjectKey, seq: 2, reason: 'hash_mismatch' }]);

@@ -2,13 +2,11 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { auditSortKey, encodeCursor } from '../../shared/store/audit.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { createErasureRequest } from '../../shared/store/erasure.ts';
-import { keys } from '../../shared/store/table.ts';
-import { type Seeded, seedLedger } from '../helpers/audit-seed.ts';
+import { type Seeded, seedLedger, tamperEvent } from '../helpers/audit-seed.ts';
 import { tenantId } from '../helpers/factories.ts';
 import { describeLocal } from '../helpers/http.ts';
 
@@ -143,15 +141,7 @@ describeLocal('consent-gate verify', () => {
 
     const subjectKey = [...seeded.subjects.keys()][17];
     const db = getDb();
-    await db.client.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.event(3) },
-        UpdateExpression: 'SET #s = :s',
-        ExpressionAttributeNames: { '#s': 'source' },
-        ExpressionAttributeValues: { ':s': 'double_opt_in' },
-      }),
-    );
+    await tamperEvent(db, tenant, subjectKey, 3, ['source'], 'double_opt_in');
     const broken = await cli(['verify', '--tenant', tenant, '--from', FROM, '--to', TO]);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(`BROKEN  ${subjectKey}  seq 3  hash_mismatch`);

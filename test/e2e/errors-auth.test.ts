@@ -1,5 +1,5 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { revokeApiKey } from '../../shared/auth/api-keys.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';

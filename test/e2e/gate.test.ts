@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { defaultPolicy } from '../../shared/domain/policy.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { clearPolicyCache, putPolicy } from '../../shared/store/policy.ts';

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, expect, inject, it } from 'vitest';
 import { freePort } from '../../infra/local/dynamo.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { describeLocal } from '../helpers/http.ts';

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { grantBody, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 import { change, envelope, sign, status } from '../helpers/whatsapp.ts';

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signLink } from '../../shared/links/token.ts';
 import { getSecrets } from '../../shared/secrets.ts';
 import { getDb } from '../../shared/store/db.ts';

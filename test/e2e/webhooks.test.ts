@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 import { change, envelope, inbound, preference, sign, status, wamid } from '../helpers/whatsapp.ts';

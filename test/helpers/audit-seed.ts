@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { LedgerEvent } from '../../shared/domain/ledger.ts';
 import { emptyState, type SubjectState } from '../../shared/domain/subject-state.ts';
@@ -85,4 +85,27 @@ export async function seedLedger(
   const key = (e: { at: string; eventId: string }) => `${e.at}#${e.eventId}`;
   timeline.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   return { subjects, timeline };
+}
+
+/**
+ * Edits one attribute of a stored ledger event directly in the table, as a tamperer with table access
+ * would (`path` may be nested, e.g. ['data', 'noticeVersion']). The hash is left as it was.
+ */
+export async function tamperEvent(
+  db: Db,
+  tenant: string,
+  subjectKey: string,
+  seq: number,
+  path: string[],
+  value: unknown,
+): Promise<void> {
+  await db.client.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: { PK: keys.subject(tenant, subjectKey), SK: keys.event(seq) },
+      UpdateExpression: `SET ${path.map((_, i) => `#p${i}`).join('.')} = :v`,
+      ExpressionAttributeNames: Object.fromEntries(path.map((name, i) => [`#p${i}`, name])),
+      ExpressionAttributeValues: { ':v': value },
+    }),
+  );
 }

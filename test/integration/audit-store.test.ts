@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hashEvent } from '../../shared/domain/ledger.ts';
 import {
@@ -15,7 +15,7 @@ import type { Db } from '../../shared/store/db.ts';
 import { getDb } from '../../shared/store/db.ts';
 import { auditShard, eventItem } from '../../shared/store/subjects.ts';
 import { keys } from '../../shared/store/table.ts';
-import { type Seeded, seedLedger } from '../helpers/audit-seed.ts';
+import { type Seeded, seedLedger, tamperEvent } from '../helpers/audit-seed.ts';
 import { tenantId } from '../helpers/factories.ts';
 
 const START = '2026-10-30T00:00:00.000Z';
@@ -204,15 +204,7 @@ describe('ledger verification finds tampering done directly in the table', () =>
 
   it('reports an edited event (UpdateItem of its data) with its subject and seq', async () => {
     const [subjectKey] = pick(1);
-    await db.client.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.event(3) },
-        UpdateExpression: 'SET #d.noticeVersion = :v',
-        ExpressionAttributeNames: { '#d': 'data' },
-        ExpressionAttributeValues: { ':v': 'forged-notice' },
-      }),
-    );
+    await tamperEvent(db, tenant, subjectKey, 3, ['data', 'noticeVersion'], 'forged-notice');
     const report = await verifySubjects(db, tenant, [subjectKey]);
     expect(report.valid).toBe(false);
     expect(report.broken).toEqual([{ subjectKey, seq: 3, reason: 'hash_mismatch' }]);
