@@ -1,3 +1,38 @@
+/**
+ * Store failures. Plain errors with a stable `code`: the store knows nothing of HTTP; `toProblem` in
+ * `shared/http` shows them (503 with Retry-After, or 400 for a cursor this service never handed out).
+ */
+export class StoreError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The store could not be read or written: the caller must not send (fail closed). */
+export class StoreUnavailable extends StoreError {
+  constructor(detail = 'the consent store is unavailable; do not send until it answers') {
+    super('store_unavailable', detail);
+  }
+}
+
+/** Concurrent writers kept winning: the change was not made; retrying may succeed. */
+export class WriteContention extends StoreError {
+  constructor(detail: string) {
+    super('write_contention', detail);
+  }
+}
+
+/** A paging cursor that this service did not hand out, or not for this query. */
+export class InvalidCursor extends StoreError {
+  constructor(detail: string) {
+    super('invalid_cursor', detail);
+  }
+}
+
 import { ProblemError, ServiceUnavailableError } from '#http/errors.ts';
 import { logger } from '#shared/log.ts';
 

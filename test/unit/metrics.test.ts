@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-type MetricsModule = typeof import('../../shared/metrics.ts');
+type MetricsModule = typeof import('#shared/metrics.ts');
 let mod: MetricsModule;
 const previous = process.env.POWERTOOLS_METRICS_DISABLED;
 
@@ -25,7 +25,7 @@ function emitted(action: () => void): any[] {
 beforeAll(async () => {
   // As in Lambda: metrics on (the module turns them off outside Lambda unless told otherwise).
   process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  mod = await import('../../shared/metrics.ts');
+  mod = await import('#shared/metrics.ts');
 });
 afterAll(() => {
   if (previous === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type FetchSecret, linkKeyId, loadCloud } from '../../shared/secrets.ts';
+import { type FetchSecret, linkKeyId, loadCloud } from '#shared/secrets.ts';
 
 const identifierKey = `${'A'.repeat(40)}bcdefghijklmnopqrstuvwx`;
 const newest = 'N'.repeat(64);

@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../shared/domain/gate.ts';
-import { defaultPolicy } from '../../shared/domain/policy.ts';
-import { type Change, emptyState, grantConsent, type SubjectState } from '../../shared/domain/subject-state.ts';
-import { applyNotification } from '../../shared/whatsapp/actions.ts';
-import { parseRouting } from '../../shared/whatsapp/config.ts';
-import { keywordOf, OPT_OUT_KEYWORDS } from '../../shared/whatsapp/keywords.ts';
-import { type Notification, notificationsOf } from '../../shared/whatsapp/payload.ts';
-import { signatureOf, verifySignature } from '../../shared/whatsapp/signature.ts';
-import { change, envelope, inbound, preference, sign, status } from '../helpers/whatsapp.ts';
+import { decide } from '#domain/gate.ts';
+import { defaultPolicy } from '#domain/policy.ts';
+import { type Change, emptyState, grantConsent, type SubjectState } from '#domain/subject-state.ts';
+import { applyNotification } from '#shared/whatsapp/actions.ts';
+import { parseRouting } from '#shared/whatsapp/config.ts';
+import { keywordOf, OPT_OUT_KEYWORDS } from '#shared/whatsapp/keywords.ts';
+import { type Notification, notificationsOf } from '#shared/whatsapp/payload.ts';
+import { signatureOf, verifySignature } from '#shared/whatsapp/signature.ts';
+import { change, envelope, inbound, preference, sign, status } from '../../helpers/whatsapp.ts';
 
 const SECRET = 'app-secret-for-tests';
 const PHONE = '+33612345678';

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { isValidPhoneNumber } from 'libphonenumber-js/max';
 import { describe, expect, it } from 'vitest';
-import { parsePhone, phoneMetadata } from '../../shared/identity/phone.ts';
-import { LIBPHONENUMBER_VERSION } from '../../shared/identity/phone-metadata.generated.ts';
+import { parsePhone, phoneMetadata } from '#shared/identity/phone.ts';
+import { LIBPHONENUMBER_VERSION } from '#shared/identity/phone-metadata.generated.ts';
 
 const require = createRequire(import.meta.url);
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { awsRegionOf, createDocumentClient } from '../../shared/store/client.ts';
+import { awsRegionOf, createDocumentClient } from '#store/client.ts';
 
 afterEach(() => vi.unstubAllEnvs());
 

@@ -10,9 +10,9 @@ import {
   recordSignal,
   type SignalInput,
   SubjectErasedError,
-} from '../../shared/domain/likelihood.ts';
-import { type BlockClue, DEFAULT_SIGNAL_WEIGHTS, defaultPolicy, type SignalType } from '../../shared/domain/policy.ts';
-import { emptyState } from '../../shared/domain/subject-state.ts';
+} from '#domain/likelihood.ts';
+import { type BlockClue, DEFAULT_SIGNAL_WEIGHTS, defaultPolicy, type SignalType } from '#domain/policy.ts';
+import { emptyState } from '#domain/subject-state.ts';
 
 const policy = defaultPolicy();
 const T0 = Date.parse('2026-11-01T00:00:00Z');

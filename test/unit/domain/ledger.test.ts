@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, hashEvent, type LedgerEvent, verifyChain } from '../../shared/domain/ledger.ts';
+import { GENESIS_HASH, hashEvent, type LedgerEvent, verifyChain } from '#domain/ledger.ts';
 
 function chain(n: number): LedgerEvent[] {
   const events: LedgerEvent[] = [];

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { defaultPolicy } from '../../shared/domain/policy.ts';
-import { emptyState, grantConsent, type SubjectState, withdrawConsent } from '../../shared/domain/subject-state.ts';
+import { defaultPolicy } from '#domain/policy.ts';
+import { emptyState, grantConsent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
 import {
   confirmPreferences,
   type PreferenceForm,
   PreferenceFormSchema,
   planPreferenceChange,
   preferenceRows,
-} from '../../shared/links/self-service.ts';
+} from '#shared/links/self-service.ts';
 
 const NOW = '2026-11-25T10:00:00.000Z';
 const EARLIER = '2026-01-10T09:00:00.000Z';

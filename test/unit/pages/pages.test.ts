@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { ServiceUnavailableError } from '../../shared/http/errors.ts';
-import type { ApiEvent } from '../../shared/http/middlewares.ts';
-import { errorPage } from '../../shared/pages/errors.ts';
-import { escapeHtml, html, raw } from '../../shared/pages/html.ts';
-import { formatDate, negotiateLang, scopePhrase } from '../../shared/pages/i18n.ts';
-import { CONTENT_SECURITY_POLICY, contactLink, pageHeaders, renderPage, STYLE } from '../../shared/pages/layout.ts';
-import { optoutDonePage, optoutPage } from '../../shared/pages/optout.ts';
-import { preferencesPage } from '../../shared/pages/preferences.ts';
-import { pageRoute, readForm } from '../../shared/pages/route.ts';
+import { ServiceUnavailableError } from '#http/errors.ts';
+import type { ApiEvent } from '#http/middlewares.ts';
+import { errorPage } from '#shared/pages/errors.ts';
+import { escapeHtml, html, raw } from '#shared/pages/html.ts';
+import { formatDate, negotiateLang, scopePhrase } from '#shared/pages/i18n.ts';
+import { CONTENT_SECURITY_POLICY, contactLink, pageHeaders, renderPage, STYLE } from '#shared/pages/layout.ts';
+import { optoutDonePage, optoutPage } from '#shared/pages/optout.ts';
+import { preferencesPage } from '#shared/pages/preferences.ts';
+import { pageRoute, readForm } from '#shared/pages/route.ts';
 
 const evil = '<script>alert("x")</script>&\'';
 const controller = { name: evil, privacyContact: 'dpo@example.org' };

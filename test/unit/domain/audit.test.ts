@@ -11,13 +11,13 @@ import {
   ndjsonLine,
   SummaryBuilder,
   verifySubject,
-} from '../../shared/domain/audit.ts';
-import { GENESIS_HASH, hashEvent, type LedgerEvent } from '../../shared/domain/ledger.ts';
-import { defaultPolicy } from '../../shared/domain/policy.ts';
-import { grantConsent, type SubjectState, withdrawConsent } from '../../shared/domain/subject-state.ts';
-import { AuditEventsQuerySchema, AuditRangeQuerySchema } from '../../shared/schemas/audit.ts';
-import { daysOf, decodeCursor, encodeCursor } from '../../shared/store/audit.ts';
-import { chainEvent } from '../../shared/store/subjects.ts';
+} from '#domain/audit.ts';
+import { GENESIS_HASH, hashEvent, type LedgerEvent } from '#domain/ledger.ts';
+import { defaultPolicy } from '#domain/policy.ts';
+import { grantConsent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
+import { AuditEventsQuerySchema, AuditRangeQuerySchema } from '#shared/schemas/audit.ts';
+import { daysOf, decodeCursor, encodeCursor } from '#store/audit.ts';
+import { chainEvent } from '#store/subjects.ts';
 
 /** A strict RFC 4180 reader for one line of cells (the test's own, to check the writer against). */
 function parseCsvLine(line: string): string[] {

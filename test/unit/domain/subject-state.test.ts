@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dueBy, erasureStatus, requestErasure, tombstone } from '../../shared/domain/erasure.ts';
-import { decide } from '../../shared/domain/gate.ts';
-import { defaultPolicy } from '../../shared/domain/policy.ts';
+import { dueBy, erasureStatus, requestErasure, tombstone } from '#domain/erasure.ts';
+import { decide } from '#domain/gate.ts';
+import { defaultPolicy } from '#domain/policy.ts';
 import {
   type Change,
   emptyState,
@@ -10,8 +10,8 @@ import {
   grantConsent,
   type SubjectState,
   withdrawConsent,
-} from '../../shared/domain/subject-state.ts';
-import { CHANNELS, type Channel } from '../../shared/domain/vocabulary.ts';
+} from '#domain/subject-state.ts';
+import { CHANNELS, type Channel } from '#domain/vocabulary.ts';
 
 const NOW = '2026-11-24T10:00:00.000Z';
 const policy = defaultPolicy();

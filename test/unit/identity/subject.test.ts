@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProblemError } from '../../shared/http/errors.ts';
-import { assertReachable, normaliseSubject, SubjectSchema, subjectKeyOf } from '../../shared/identity/subject.ts';
+import { ProblemError } from '#http/errors.ts';
+import { assertReachable, normaliseSubject, SubjectSchema, subjectKeyOf } from '#shared/identity/subject.ts';
 
 const secret = Buffer.alloc(32, 7);
 

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../shared/domain/gate.ts';
-import { applySignal, channelSignals, type SignalInput } from '../../shared/domain/likelihood.ts';
-import { defaultPolicy, type Policy, PolicySchema } from '../../shared/domain/policy.ts';
-import { localTime, quietUntil } from '../../shared/domain/quiet-hours.ts';
-import { recordSend, SEND_LOG_MAX } from '../../shared/domain/sends.ts';
-import { emptyState, grantConsent, type SubjectState } from '../../shared/domain/subject-state.ts';
-import type { Channel } from '../../shared/domain/vocabulary.ts';
+import { decide } from '#domain/gate.ts';
+import { applySignal, channelSignals, type SignalInput } from '#domain/likelihood.ts';
+import { defaultPolicy, type Policy, PolicySchema } from '#domain/policy.ts';
+import { localTime, quietUntil } from '#domain/quiet-hours.ts';
+import { recordSend, SEND_LOG_MAX } from '#domain/sends.ts';
+import { emptyState, grantConsent, type SubjectState } from '#domain/subject-state.ts';
+import type { Channel } from '#domain/vocabulary.ts';
 
 const GRANTED_AT = '2026-10-01T08:00:00.000Z';
 const policy = (overrides: Record<string, unknown> = {}): Policy => PolicySchema.parse(overrides);

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mintLinks, OptoutLinkRequestSchema } from '../../shared/links/links.ts';
-import { type LinkClaims, type LinkKey, signLink, verifyLink } from '../../shared/links/token.ts';
+import { mintLinks, OptoutLinkRequestSchema } from '#shared/links/links.ts';
+import { type LinkClaims, type LinkKey, signLink, verifyLink } from '#shared/links/token.ts';
 
 const key = (kid: string): LinkKey => ({ kid, key: randomBytes(32) });
 const subjectKey = 'lohfpYYt9ctWsPO6GKBIRYECQ7SRaH9Swa-oaexiiWs';

@@ -1,0 +1,27 @@
+/**
+ * Domain answers that refuse a change. Plain errors with a stable `code`: the domain knows nothing of
+ * HTTP; `toProblem` in `shared/http` decides how each is shown to a caller.
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A grant that only the person's own, fresh act may make (after a withdrawal, objection or erasure). */
+export class FreshConsentRequired extends DomainError {
+  constructor(detail: string) {
+    super('fresh_consent_required', detail);
+  }
+}
+
+/** The subject's data was erased: only the tombstone is kept, nothing new is recorded about them. */
+export class SubjectErased extends DomainError {
+  constructor(erasedAt: string | undefined) {
+    super('subject_erased', `this subject's data was erased on ${erasedAt}: no new signal is kept about them`);
+  }
+}
