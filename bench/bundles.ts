@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build, type Plugin } from 'esbuild';
-import { FUNCTIONS } from '../infra/routes.ts';
+import { FUNCTIONS } from '../shared/http/routes.ts';
 import { median } from './lib.ts';
 
 const run = promisify(execFile);

@@ -1,6 +1,5 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { ApiEvent } from '../shared/http/middlewares.ts';
 
 /** The p-th percentile (0..1) of a sample, nearest-rank. */
 export function percentile(sample: readonly number[], p: number): number {
@@ -21,54 +20,13 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
   return { ms: performance.now() - started, value };
 }
 
-/** Runs `total` jobs with at most `concurrency` in flight. */
-export async function pool(concurrency: number, total: number, job: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, total) }, async () => {
-      while (next < total) await job(next++);
-    }),
-  );
-}
-
 /** A French mobile number, distinct for distinct `n` below 10^8. */
 export const phoneOf = (n: number) => `+336${String(n).padStart(8, '0')}`;
 export const randomPhone = () => phoneOf(randomInt(0, 100_000_000));
 
-/** The API Gateway HTTP API (payload 2.0) event the cloud hands a function after the authorizer. */
-export function apiEvent(
-  routeKey: string,
-  body: unknown,
-  auth: { tenant: string; scopes: string; keyId: string },
-  headers: Record<string, string> = {},
-): ApiEvent {
-  const [method, path] = routeKey.split(' ');
-  return {
-    version: '2.0',
-    routeKey,
-    rawPath: path,
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: 'bench',
-      apiId: 'bench',
-      domainName: 'localhost',
-      domainPrefix: 'bench',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '0.0.0.0', userAgent: 'bench' },
-      requestId: randomUUID(),
-      routeKey,
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-      authorizer: { lambda: auth },
-    },
-  };
-}
-
-/** The local server's Lambda context: the bench calls handlers the way it does. */
 export { lambdaContext } from '../infra/local/server.ts';
+/** Handlers are called the way the tests and the local server call them. */
+export { apiEvent } from '../test/helpers/lambda.ts';
 
 /**
  * The size DynamoDB bills for an item (its documented rules: attribute names + values, numbers by

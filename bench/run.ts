@@ -12,12 +12,13 @@ import { BatchGetItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/cl
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ensureTable } from '../infra/local/bootstrap.ts';
 import { type EmbeddedDynamo, startDynamoLocal } from '../infra/local/dynamo.ts';
-import { ROUTES } from '../infra/routes.ts';
+import { mapLimit } from '../shared/concurrency.ts';
 import { SIGNAL_TYPES } from '../shared/domain/policy.ts';
+import { ROUTES } from '../shared/http/routes.ts';
 import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
 import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
-import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, pool, round, timed } from './lib.ts';
+import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, round, timed } from './lib.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TENANT = 'bench';
@@ -91,7 +92,7 @@ async function main() {
   const subjectKeys: string[] = new Array(N.contacts);
   const writeMs: number[] = [];
   const writeStarted = performance.now();
-  await pool(N.writers, N.contacts, async (i) => {
+  await mapLimit(range(0, N.contacts), N.writers, async (i) => {
     const event = apiEvent(
       'POST /v1/consents',
       {

@@ -19,11 +19,11 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
 import { ConsentTable, type TableAccessLevel } from './constructs/consent-table.ts';
 import { type SecretName, ServiceSecrets } from './constructs/service-secrets.ts';
-import { FUNCTIONS, type FunctionName, ROUTES, type Route } from './routes.ts';
 
 /** What one function is given: table access, secrets, size, and files it reads at run time. */
 export interface FunctionGrant {
@@ -142,7 +142,7 @@ export class ConsentGateStack extends Stack {
 
     this.api = new HttpApi(this, 'Api', {
       apiName: `consent-gate-${props.stage}`,
-      description: 'consent-gate HTTP API (routes generated from infra/routes.ts)',
+      description: 'consent-gate HTTP API (routes generated from shared/http/routes.ts)',
       createDefaultStage: false,
       // With a custom domain, it is the only way in (one TLS policy, one place to put a WAF).
       disableExecuteApiEndpoint: Boolean(props.domainName),

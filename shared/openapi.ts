@@ -1,40 +1,7 @@
 import * as z from 'zod';
 import { PolicySchema } from '#domain/policy.ts';
-import { ROUTES, routeKey } from '#infra/routes.ts';
-import { OptoutLinkRequestSchema } from './links/links.ts';
-import {
-  AuditErasuresQuerySchema,
-  AuditEventsQuerySchema,
-  AuditRangeQuerySchema,
-  SubjectAccessSchema,
-} from './schemas/audit.ts';
-import { ConsentGrantSchema, ConsentWithdrawSchema, SubjectLookupSchema } from './schemas/consents.ts';
-import { ErasureListQuerySchema, ErasureRequestSchema } from './schemas/erasure.ts';
-import { GateBatchSchema, GateCheckSchema } from './schemas/gate.ts';
-import { SignalSchema } from './schemas/signals.ts';
-
-/** The schema that validates each JSON route's body: the same objects the handlers parse with. */
-export const REQUEST_BODIES: Record<string, z.ZodType> = {
-  'POST /v1/consents': ConsentGrantSchema,
-  'POST /v1/consents/withdraw': ConsentWithdrawSchema,
-  'POST /v1/subjects/lookup': SubjectLookupSchema,
-  'POST /v1/gate/check': GateCheckSchema,
-  'POST /v1/gate/check-batch': GateBatchSchema,
-  'POST /v1/erasure-requests': ErasureRequestSchema,
-  'POST /v1/signals': SignalSchema,
-  'PUT /v1/policy': PolicySchema,
-  'POST /v1/subjects/access': SubjectAccessSchema,
-  'POST /v1/optout-links': OptoutLinkRequestSchema,
-};
-
-/** The schema that validates each GET route's query string (same objects as the handlers). */
-export const REQUEST_QUERIES: Record<string, z.ZodType> = {
-  'GET /v1/erasure-requests': ErasureListQuerySchema,
-  'GET /v1/audit/events': AuditEventsQuerySchema,
-  'GET /v1/audit/verify': AuditRangeQuerySchema,
-  'GET /v1/audit/summary': AuditRangeQuerySchema,
-  'GET /v1/audit/erasures': AuditErasuresQuerySchema,
-};
+import type { RouteHandler } from '#http/api.ts';
+import { ROUTES, routeKey } from '#http/routes.ts';
 
 /** Query parameters from an object schema: one per property. */
 function queryParameters(schema: z.ZodType) {
@@ -55,12 +22,15 @@ const jsonSchema = (schema: z.ZodType) =>
 
 const problem = { $ref: '#/components/responses/Problem' };
 
-/** The OpenAPI 3.1 document of the route table. */
-export function openApiDocument(serverUrl?: string) {
+/**
+ * The OpenAPI 3.1 document of the route table, with the request schemas of the `handlers` that serve
+ * the routes (the same schema objects that validate the requests).
+ */
+export function openApiDocument(handlers: readonly RouteHandler[], serverUrl?: string) {
+  const byRoute = new Map(handlers.map((handler) => [handler.route, handler]));
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of ROUTES) {
-    const body = REQUEST_BODIES[routeKey(route)];
-    const query = REQUEST_QUERIES[routeKey(route)];
+    const { body, query } = byRoute.get(routeKey(route)) ?? {};
     const params = [
       ...[...route.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
         name: m[1],

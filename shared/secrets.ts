@@ -126,11 +126,6 @@ export function getSecrets(): Promise<Secrets> {
   return cached;
 }
 
-/** Forgets loaded secrets (tests, key rotation). */
-export function resetSecrets(): void {
-  cached = undefined;
-}
-
 /** The per-tenant key for subjectKeys: HMAC(master, tenant), so tenants never share a key space. */
 export function tenantKey(secrets: Secrets, tenant: string, use = 'subject'): Buffer {
   // Derived once per secrets, tenant and use: a check-batch derives it for each of its 1000 items.

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { TenantSchema } from '#shared/auth/api-keys.ts';
 import { AuditErasuresQuerySchema } from '#shared/schemas/audit.ts';
-import { erasureDeadlines } from '#store/audit.ts';
+import { erasureDeadlines } from '#shared/services/erasure-deadlines.ts';
 import type { Db } from '#store/db.ts';
 import { type CliIo, UsageError } from '../io.ts';
 

@@ -3,9 +3,11 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
+import type { ExportFormat } from '#domain/audit-export.ts';
 import { TenantSchema } from '#shared/auth/api-keys.ts';
 import { AuditRangeQuerySchema } from '#shared/schemas/audit.ts';
-import { decodeCursor, type ExportFormat, type ExportProgress, exportEvents } from '#store/audit.ts';
+import { type ExportProgress, exportEvents } from '#shared/services/audit-export.ts';
+import { decodeCursor } from '#store/audit-index.ts';
 import type { Db } from '#store/db.ts';
 import { type CliIo, UsageError } from '../io.ts';
 

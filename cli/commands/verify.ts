@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { TenantSchema } from '#shared/auth/api-keys.ts';
-import { allSubjects, verifyRange, verifySubjects } from '#store/audit.ts';
+import { verifyRange, verifyTenant } from '#shared/services/audit-verify.ts';
 import type { Db } from '#store/db.ts';
 import { type CliIo, UsageError } from '../io.ts';
 import { parseRange } from './export.ts';
@@ -29,7 +29,7 @@ export async function verifyCommand(db: Db, args: string[], io: CliIo): Promise<
   } else {
     const tenant = TenantSchema.safeParse(values.tenant);
     if (!tenant.success) throw new UsageError(`--tenant is required: ${tenant.error.issues[0].message}\n${USAGE}`);
-    report = await verifySubjects(db, tenant.data, await allSubjects(db, tenant.data));
+    report = await verifyTenant(db, tenant.data);
     scope = 'every subject';
   }
   if (values.json) io.out(JSON.stringify(report));

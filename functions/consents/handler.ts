@@ -9,7 +9,8 @@ import { appendChange } from '#store/subjects.ts';
 
 /** POST /v1/consents — record a consent. */
 export const grant = api(
-  { scope: 'consents:write', body: ConsentGrantSchema, idempotent: true },
+  'POST /v1/consents',
+  { body: ConsentGrantSchema, idempotent: true },
   async ({ body, tenant }) => {
     const now = new Date().toISOString();
     const grantedAt = body.grantedAt ?? now;
@@ -33,7 +34,7 @@ export const grant = api(
       tenant,
       subjectKey,
       (current, next) => grantConsent(current, input, next, now),
-      identifier.kind,
+      { kind: identifier.kind },
     );
     return {
       status: 201,
@@ -53,7 +54,8 @@ export const grant = api(
 
 /** POST /v1/consents/withdraw — record a withdrawal, or an objection when nothing was granted. */
 export const withdraw = api(
-  { scope: 'consents:write', body: ConsentWithdrawSchema, idempotent: true },
+  'POST /v1/consents/withdraw',
+  { body: ConsentWithdrawSchema, idempotent: true },
   async ({ body, tenant }) => {
     const now = new Date().toISOString();
     const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
@@ -63,13 +65,10 @@ export const withdraw = api(
       tenant,
       subjectKey,
       (current, next) => withdrawConsent(current, input, next, now),
-      identifier.kind,
+      { kind: identifier.kind },
     );
     return { status: 200, body: { eventId: event.eventId, subjectKey, withdrawn: result.withdrawn, withdrawnAt: now } };
   },
 );
 
-export const handler = dispatch({
-  'POST /v1/consents': grant,
-  'POST /v1/consents/withdraw': withdraw,
-});
+export const handler = dispatch('consents', [grant, withdraw]);

@@ -2,16 +2,14 @@ import { erasureStatus } from '#domain/erasure.ts';
 import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
 import { NotFoundError } from '#http/errors.ts';
-import { parseOrThrow } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { ErasureListQuerySchema, ErasureRequestSchema } from '#shared/schemas/erasure.ts';
 import { getDb } from '#store/db.ts';
 import {
+  completeErasureRequest,
   type ErasureRequest,
-  eraseSubject,
   getErasureRequest,
-  listErasureRequests,
-  markErasureCompleted,
+  listErasures,
   receiveErasureRequest,
 } from '#store/erasure.ts';
 
@@ -21,20 +19,13 @@ const view = (request: ErasureRequest, now = Date.now()) => ({
   completedAt: request.completedAt ?? null,
 });
 
-/** Carries out a received request: every subject erased to a tombstone, then the request completed. */
-async function complete(tenant: string, request: ErasureRequest): Promise<ErasureRequest> {
-  const db = getDb();
-  const now = new Date().toISOString();
-  for (const subjectKey of request.subjectKeys) await eraseSubject(db, tenant, subjectKey, request.requestId, now);
-  return markErasureCompleted(db, tenant, request.requestId, now);
-}
-
 /**
  * POST /v1/erasure-requests — from receipt the gate blocks the subjects (`erasure_pending`); the request
  * is due one month later. `immediate: true` erases at once (`subject_erased`).
  */
 export const create = api(
-  { scope: 'subjects:manage', body: ErasureRequestSchema, idempotent: true },
+  'POST /v1/erasure-requests',
+  { body: ErasureRequestSchema, idempotent: true },
   async ({ body, tenant }) => {
     const resolved = await Promise.all(
       body.subjects.map((s, i) => resolveSubject(tenant, s, undefined, `subjects.${i}`)),
@@ -50,49 +41,37 @@ export const create = api(
       },
       now,
     );
-    if (body.immediate) request = await complete(tenant, request);
+    if (body.immediate) request = await completeErasureRequest(getDb(), tenant, request);
     return { status: 202, body: view(request) };
   },
 );
 
 /** POST /v1/erasure-requests/{requestId}/complete — carry out a received request now. */
-export const completeNow = api({ scope: 'subjects:manage', idempotent: true }, async ({ event, tenant }) => {
-  const request = await getErasureRequest(getDb(), tenant, event.pathParameters?.requestId ?? '');
-  if (!request) throw new NotFoundError('no such erasure request', 'erasure_request_not_found');
-  return { status: 200, body: view(request.status === 'completed' ? request : await complete(tenant, request)) };
-});
+export const completeNow = api(
+  'POST /v1/erasure-requests/{requestId}/complete',
+  { idempotent: true },
+  async ({ event, tenant }) => {
+    const request = await getErasureRequest(getDb(), tenant, event.pathParameters?.requestId ?? '');
+    if (!request) throw new NotFoundError('no such erasure request', 'erasure_request_not_found');
+    return {
+      status: 200,
+      body: view(request.status === 'completed' ? request : await completeErasureRequest(getDb(), tenant, request)),
+    };
+  },
+);
 
 /** GET /v1/erasure-requests/{requestId} */
-export const getOne = api({ scope: 'subjects:manage' }, async ({ event, tenant }) => {
+export const getOne = api('GET /v1/erasure-requests/{requestId}', {}, async ({ event, tenant }) => {
   const request = await getErasureRequest(getDb(), tenant, event.pathParameters?.requestId ?? '');
   if (!request) throw new NotFoundError('no such erasure request', 'erasure_request_not_found');
   return { status: 200, body: view(request) };
 });
 
 /** GET /v1/erasure-requests?status=received|completed|overdue — received ones in due-date order. */
-export const list = api({ scope: 'subjects:manage' }, async ({ event, tenant }) => {
-  const query = parseOrThrow(ErasureListQuerySchema, event.queryStringParameters ?? {}, 'query');
-  const db = getDb();
-  const now = new Date();
-  const wanted = query.status ?? 'all';
-  const received =
-    wanted === 'completed'
-      ? []
-      : await listErasureRequests(db, tenant, 'received', {
-          limit: query.limit,
-          ...(wanted === 'overdue' ? { dueBefore: now.toISOString() } : {}),
-        });
-  const completed =
-    wanted === 'all' || wanted === 'completed'
-      ? await listErasureRequests(db, tenant, 'completed', { limit: query.limit })
-      : [];
-  const requests = [...received, ...completed].slice(0, query.limit).map((r) => view(r, now.getTime()));
+export const list = api('GET /v1/erasure-requests', { query: ErasureListQuerySchema }, async ({ query, tenant }) => {
+  const now = Date.now();
+  const requests = (await listErasures(getDb(), tenant, query, now)).map((r) => view(r, now));
   return { status: 200, body: { requests } };
 });
 
-export const handler = dispatch({
-  'POST /v1/erasure-requests': create,
-  'GET /v1/erasure-requests': list,
-  'GET /v1/erasure-requests/{requestId}': getOne,
-  'POST /v1/erasure-requests/{requestId}/complete': completeNow,
-});
+export const handler = dispatch('erasure', [create, list, getOne, completeNow]);

@@ -21,7 +21,7 @@ import { appendChange, getState, getStates } from '#store/subjects.ts';
  * `record: true` the decision is taken inside the append, from the state just read, and an allowed send
  * is counted in the same transaction (version-conditioned): parallel checks cannot exceed a cap.
  */
-export const check = api({ scope: 'gate:check', body: GateCheckSchema }, async ({ body, tenant }) => {
+export const check = api('POST /v1/gate/check', { body: GateCheckSchema }, async ({ body, tenant }) => {
   const now = new Date().toISOString();
   const at = body.at ?? now;
   const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
@@ -44,7 +44,7 @@ export const check = api({ scope: 'gate:check', body: GateCheckSchema }, async (
       decision = decide(current.version === 0 ? undefined : current, req, policy);
       return decision.decision === 'allow' ? recordSend(current, { ...req, decisionId }, policy, now) : null;
     },
-    identifier.kind,
+    { kind: identifier.kind },
   );
   countGateDecision(decision as GateDecision);
   return {
@@ -75,7 +75,7 @@ const SLICE = 100;
  * Items are resolved (normalise + HMAC: CPU) a slice at a time and each slice's states are read while the
  * next slice is resolved, so a batch costs about its BatchGetItem calls rather than their sum with the hashing.
  */
-export const checkBatch = api({ scope: 'gate:check', body: GateBatchSchema }, async ({ body, tenant }) => {
+export const checkBatch = api('POST /v1/gate/check-batch', { body: GateBatchSchema }, async ({ body, tenant }) => {
   const at = body.at ?? new Date().toISOString();
   const db = getDb();
   const resolved: BatchItem[] = [];
@@ -117,7 +117,4 @@ export const checkBatch = api({ scope: 'gate:check', body: GateBatchSchema }, as
   return { status: 200, body: { results, summary } };
 });
 
-export const handler = dispatch({
-  'POST /v1/gate/check': check,
-  'POST /v1/gate/check-batch': checkBatch,
-});
+export const handler = dispatch('gate', [check, checkBatch]);

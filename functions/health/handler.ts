@@ -6,7 +6,7 @@ import { getDb } from '#store/db.ts';
 import { storeFailure } from '#store/errors.ts';
 
 /** GET /v1/health — 200 only when the store answers a read. */
-export const health = publicRoute(async () => {
+export const health = publicRoute('GET /v1/health', async () => {
   const db = getDb();
   try {
     await db.client.send(new GetCommand({ TableName: db.table, Key: { PK: 'HEALTH', SK: 'HEALTH' } }));
@@ -16,4 +16,4 @@ export const health = publicRoute(async () => {
   return jsonResponse(200, { status: 'ok' });
 });
 
-export const handler = dispatch({ 'GET /v1/health': health });
+export const handler = dispatch('health', [health]);

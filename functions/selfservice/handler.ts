@@ -26,7 +26,8 @@ const baseUrl = (event: ApiEvent) => process.env.PUBLIC_BASE_URL || `https://${e
 
 /** POST /v1/optout-links — a signed opt-out link for one scope, a preference-centre link, the e-mail headers. */
 export const createLinks = api(
-  { scope: 'consents:write', body: OptoutLinkRequestSchema },
+  'POST /v1/optout-links',
+  { body: OptoutLinkRequestSchema },
   async ({ body, tenant, event }) => {
     const { subjectKey } = await resolveSubject(tenant, body.subject, body.channel);
     const { linkKeys } = await getSecrets();
@@ -70,7 +71,7 @@ const subjectOf = async (claims: LinkClaims) => {
 };
 
 /** GET /optout/{token} — what will stop and one button. Reads only: mail scanners prefetch links. */
-export const optoutGet = pageRoute(async (event, lang) => {
+export const optoutGet = pageRoute('GET /optout/{token}', async (event, lang) => {
   const { claims } = await openLink(event, 'optout', Date.now());
   const { state, policy } = await subjectOf(claims);
   const scope = effectiveScope(state, claims.channel, claims.purpose);
@@ -91,7 +92,7 @@ export const optoutGet = pageRoute(async (event, lang) => {
  * POST (body `List-Unsubscribe=One-Click`, recorded as `one_click`). Already withdrawn: nothing new is
  * recorded and the same confirmation is shown, so a second submission is harmless.
  */
-export const optoutPost = pageRoute(async (event, lang) => {
+export const optoutPost = pageRoute('POST /optout/{token}', async (event, lang) => {
   const now = new Date().toISOString();
   const { claims, kid } = await openLink(event, 'optout', Date.parse(now));
   const form = await readForm(event);
@@ -149,7 +150,7 @@ function preferencesInput(
 }
 
 /** GET /preferences/{token} — every scope with its state. Reads only (a visit alone is not recorded). */
-export const preferencesGet = pageRoute(async (event, lang) => {
+export const preferencesGet = pageRoute('GET /preferences/{token}', async (event, lang) => {
   const now = new Date().toISOString();
   const { claims } = await openLink(event, 'preferences', Date.parse(now));
   const { state, policy } = await subjectOf(claims);
@@ -161,7 +162,7 @@ export const preferencesGet = pageRoute(async (event, lang) => {
  * version), confirm the choices, or ask for erasure. Each change is the person's own action; what a form
  * does is decided by `planPreferenceChange` (pure), the handler only reads and writes.
  */
-export const preferencesPost = pageRoute(async (event, lang) => {
+export const preferencesPost = pageRoute('POST /preferences/{token}', async (event, lang) => {
   const now = new Date().toISOString();
   const { claims } = await openLink(event, 'preferences', Date.parse(now));
   const form = PreferenceFormSchema.safeParse(Object.fromEntries(await readForm(event)));
@@ -180,10 +181,4 @@ export const preferencesPost = pageRoute(async (event, lang) => {
   return htmlResponse(status, lang, preferencesPage(preferencesInput(event, lang, after, policy, now, notice)));
 });
 
-export const handler = dispatch({
-  'POST /v1/optout-links': createLinks,
-  'GET /optout/{token}': optoutGet,
-  'POST /optout/{token}': optoutPost,
-  'GET /preferences/{token}': preferencesGet,
-  'POST /preferences/{token}': preferencesPost,
-});
+export const handler = dispatch('selfservice', [createLinks, optoutGet, optoutPost, preferencesGet, preferencesPost]);

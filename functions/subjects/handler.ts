@@ -1,4 +1,4 @@
-import { accessReport } from '#domain/audit.ts';
+import { accessReport } from '#domain/access.ts';
 import { verifyChain } from '#domain/ledger.ts';
 import { lookupView } from '#domain/views.ts';
 import { api } from '#http/api.ts';
@@ -14,7 +14,7 @@ import { getPolicy } from '#store/policy.ts';
 import { getState, listEvents } from '#store/subjects.ts';
 
 /** POST /v1/subjects/lookup — a subject's consents, block signals and erasure status. */
-export const lookup = api({ scope: 'consents:read', body: SubjectLookupSchema }, async ({ body, tenant }) => {
+export const lookup = api('POST /v1/subjects/lookup', { body: SubjectLookupSchema }, async ({ body, tenant }) => {
   const { subjectKey } = await resolveSubject(tenant, body.subject);
   const db = getDb();
   const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getPolicy(db, tenant)]);
@@ -24,7 +24,7 @@ export const lookup = api({ scope: 'consents:read', body: SubjectLookupSchema },
 });
 
 /** GET /v1/subjects/{subjectKey}/events — the ledger, verified. */
-export const events = api({ scope: 'consents:read' }, async ({ event, tenant }) => {
+export const events = api('GET /v1/subjects/{subjectKey}/events', {}, async ({ event, tenant }) => {
   const subjectKey = parseOrThrow(SubjectKeySchema, event.pathParameters?.subjectKey, 'subjectKey');
   const ledger = await listEvents(getDb(), tenant, subjectKey);
   if (ledger.length === 0) throw new NotFoundError('no events for this subjectKey', 'subject_not_found');
@@ -48,7 +48,7 @@ export const events = api({ scope: 'consents:read' }, async ({ event, tenant }) 
  * POST /v1/subjects/access — the Art. 15 copy: controller, consents with receipts, full history. The
  * identifier the caller sent is echoed back (normalised) so the copy is complete; it is never stored.
  */
-export const access = api({ scope: 'consents:read', body: SubjectAccessSchema }, async ({ body, tenant }) => {
+export const access = api('POST /v1/subjects/access', { body: SubjectAccessSchema }, async ({ body, tenant }) => {
   const { subjectKey, identifier } = await resolveSubject(tenant, body.subject);
   const db = getDb();
   const [state, ledger, policy] = await Promise.all([
@@ -63,8 +63,4 @@ export const access = api({ scope: 'consents:read', body: SubjectAccessSchema },
   return { status: 200, body: accessReport({ subjectKey, identifier, state, events: ledger, policy, now }) };
 });
 
-export const handler = dispatch({
-  'POST /v1/subjects/access': access,
-  'POST /v1/subjects/lookup': lookup,
-  'GET /v1/subjects/{subjectKey}/events': events,
-});
+export const handler = dispatch('subjects', [access, lookup, events]);

@@ -3,15 +3,13 @@ import { dispatch } from '#http/dispatch.ts';
 import { ProblemError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '#http/errors.ts';
 import { rawBody } from '#http/middlewares.ts';
 import { jsonResponse } from '#http/problem.ts';
-import { logger } from '#shared/log.ts';
+import { processWebhook } from '#shared/services/whatsapp-webhook.ts';
 import { whatsappConfig } from '#shared/whatsapp/config.ts';
-import { notificationsOf } from '#shared/whatsapp/payload.ts';
-import { processNotifications } from '#shared/whatsapp/process.ts';
 import { verifySignature } from '#shared/whatsapp/signature.ts';
 import { getDb } from '#store/db.ts';
 
 /** GET /v1/webhooks/whatsapp — Meta's verification handshake: echo the challenge when the token matches. */
-export const verify = publicRoute(async (event) => {
+export const verify = publicRoute('GET /v1/webhooks/whatsapp', async (event) => {
   const q = event.queryStringParameters ?? {};
   const { verifyToken } = await whatsappConfig();
   if (!verifyToken || q['hub.mode'] !== 'subscribe' || q['hub.verify_token'] !== verifyToken) {
@@ -28,7 +26,7 @@ export const verify = publicRoute(async (event) => {
  * POST /v1/webhooks/whatsapp — signed notifications: 401 unless X-Hub-Signature-256 is the HMAC of the
  * raw body; then 200 whatever parts are unknown (Meta retries anything else).
  */
-export const receive = publicRoute(async (event) => {
+export const receive = publicRoute('POST /v1/webhooks/whatsapp', async (event) => {
   const { appSecret, tenantFor } = await whatsappConfig();
   if (!appSecret) {
     throw new ServiceUnavailableError('WHATSAPP_APP_SECRET is not configured', 'webhook_not_configured');
@@ -44,13 +42,7 @@ export const receive = publicRoute(async (event) => {
   } catch {
     throw new ValidationError('the body is not valid JSON', undefined, 'malformed_json');
   }
-  const { notifications, skipped } = notificationsOf(payload, tenantFor);
-  if (skipped.length) logger.info('whatsapp webhook items skipped', { skipped });
-  const report = await processNotifications(getDb(), notifications);
-  return jsonResponse(200, { received: notifications.length, ...report, skipped: skipped.length });
+  return jsonResponse(200, await processWebhook(getDb(), payload, tenantFor));
 });
 
-export const handler = dispatch({
-  'GET /v1/webhooks/whatsapp': verify,
-  'POST /v1/webhooks/whatsapp': receive,
-});
+export const handler = dispatch('webhooks', [verify, receive]);

@@ -45,7 +45,7 @@ export const TABLE_ACCESS = {
 export type TableAccessLevel = keyof typeof TABLE_ACCESS;
 
 /**
- * The one table (DESIGN.md "Data model"), declared from the same `TABLE` definition the local runtime
+ * The one table (README, "Data model"), declared from the same `TABLE` definition the local runtime
  * creates. It holds personal data and the legal proof of consent, so it is retained on stack deletion,
  * protected against deletion, point-in-time recoverable and encrypted with the stack's own KMS key.
  */

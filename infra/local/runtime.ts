@@ -6,7 +6,7 @@ import { announceEndpoint, ensureDevKey, ensureTable } from './bootstrap.ts';
 import { type EmbeddedDynamo, startDynamoLocal } from './dynamo.ts';
 import { createLocalServer } from './server.ts';
 
-/** Settings of the local runtime (API.md "Local runtime environment"). */
+/** Settings of the local runtime (README, "Configuration (local runtime)"). */
 export interface LocalSettings {
   host: string;
   port: number;

@@ -6,7 +6,7 @@ import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, type Proble
 import type { ApiEvent } from '#http/middlewares.ts';
 import { MAX_BODY_BYTES } from '#http/middlewares.ts';
 import { type HttpResult, internalError, problemResponse } from '#http/problem.ts';
-import { type FunctionName, matchRoute, type Route, routeKey } from '#infra/routes.ts';
+import { type FunctionName, matchRoute, type Route, routeKey } from '#http/routes.ts';
 import { logger } from '#shared/log.ts';
 
 type LambdaHandler = (event: ApiEvent, context: Context) => Promise<HttpResult>;

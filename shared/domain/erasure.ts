@@ -1,3 +1,4 @@
+import { DAY_MS } from '#shared/time.ts';
 import type { Change, SubjectState } from './subject-state.ts';
 
 /**
@@ -22,6 +23,47 @@ export function erasureStatus(
   now: number,
 ): 'received' | 'completed' | 'overdue' {
   return request.status === 'received' && Date.parse(request.dueBy) <= now ? 'overdue' : request.status;
+}
+
+/** An erasure request as the DPO sees it: its shown status and the whole days left to its deadline (negative: late). */
+export function erasureDeadline<R extends { status: 'received' | 'completed'; dueBy: string }>(
+  request: R,
+  now: number,
+): Omit<R, 'status'> & { status: 'received' | 'completed' | 'overdue'; daysLeft: number | null } {
+  return {
+    ...request,
+    status: erasureStatus(request, now),
+    daysLeft: request.status === 'completed' ? null : Math.trunc((Date.parse(request.dueBy) - now) / DAY_MS) || 0,
+  };
+}
+
+/** What a listing of erasure requests asks for: a status and, for deadlines, a horizon in days. */
+export interface ErasureQuery {
+  status?: 'received' | 'completed' | 'overdue' | 'pending';
+  dueWithinDays?: number;
+}
+
+/**
+ * The stored requests a listing reads: `received` ones (only those due before `dueBefore`, when set)
+ * and/or `completed` ones. `pending` = every received one; `overdue` = received and past `dueBy`;
+ * `dueWithinDays` = received and due before now + N days (overdue ones included: they are due too);
+ * neither status nor horizon = every request.
+ */
+export function erasureSelection(
+  query: ErasureQuery,
+  now: number,
+): { received: boolean; completed: boolean; dueBefore?: string } {
+  const dueBefore =
+    query.dueWithinDays !== undefined
+      ? now + query.dueWithinDays * DAY_MS
+      : query.status === 'overdue'
+        ? now
+        : undefined;
+  return {
+    received: query.status !== 'completed',
+    completed: query.status === 'completed' || (query.status === undefined && query.dueWithinDays === undefined),
+    ...(dueBefore === undefined ? {} : { dueBefore: new Date(dueBefore).toISOString() }),
+  };
 }
 
 /** Marks a subject as to be erased: from now on the gate blocks it (`erasure_pending`). */

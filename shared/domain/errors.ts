@@ -1,6 +1,6 @@
 /**
  * Domain answers that refuse a change. Plain errors with a stable `code`: the domain knows nothing of
- * HTTP; `toProblem` in `shared/http` decides how each is shown to a caller.
+ * HTTP; `toProblem` (HTTP layer) decides how each is shown to a caller.
  */
 export class DomainError extends Error {
   constructor(

@@ -1,9 +1,8 @@
-import type { GateRule, Reason } from './gate.ts';
+import { DAY_MS } from '#shared/time.ts';
+import type { GateRule, Reason } from './gate-rule.ts';
 import { blockCrossedAt, blockLikelihood, channelSignals, describeSignals, signalChannels } from './likelihood.ts';
 import { quietUntil } from './quiet-hours.ts';
 import { sendsUnderCap } from './sends.ts';
-
-const DAY_MS = 86_400_000;
 
 /** Likely blocked on this channel → block (`likely_blocked`); suspected → warning (`block_suspected`). */
 export const blockSignalRule: GateRule = (state, req, policy) => {

@@ -1,39 +1,8 @@
+import { DAY_MS } from '#shared/time.ts';
+import type { GateRequest, GateRule, Reason, Warning } from './gate-rule.ts';
 import { signalAndPolicyRules } from './gate-rules.ts';
 import type { Policy } from './policy.ts';
 import { effectiveScope, type ScopeState, type SubjectState } from './subject-state.ts';
-import type { Channel } from './vocabulary.ts';
-
-export type ReasonCode =
-  | 'no_consent'
-  | 'consent_withdrawn'
-  | 'consent_expired'
-  | 'subject_erased'
-  | 'erasure_pending'
-  | 'likely_blocked'
-  | 'cross_channel_cooldown'
-  | 'frequency_cap'
-  | 'quiet_hours';
-export type WarningCode = 'block_suspected';
-
-export interface Reason {
-  code: ReasonCode;
-  message: string;
-  [extra: string]: unknown;
-}
-export interface Warning {
-  code: WarningCode;
-  message: string;
-  [extra: string]: unknown;
-}
-
-export interface GateRequest {
-  channel: Channel;
-  purpose: string;
-  /** Evaluation time (ISO). */
-  at: string;
-  /** IANA zone of the recipient, for quiet hours. */
-  timezone?: string;
-}
 
 export interface GateDecision {
   decision: 'allow' | 'block' | 'defer';
@@ -43,19 +12,6 @@ export interface GateDecision {
   blockLikelihood: number;
   retryAfter: string | null;
 }
-
-/** What one rule of the gate found: reasons to block, reasons to defer, warnings. */
-export interface RuleOutcome {
-  block?: Reason[];
-  defer?: { reason: Reason; retryAfter: string }[];
-  warnings?: Warning[];
-  blockLikelihood?: number;
-}
-
-/** A gate rule: pure, reads only the state, the request and the policy. */
-export type GateRule = (state: SubjectState | undefined, req: GateRequest, policy: Policy) => RuleOutcome;
-
-const DAY_MS = 86_400_000;
 
 /**
  * Why a granted scope no longer counts at `at`, if it does not: past its `expiresAt`, or older than the

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import { ConflictError } from '#http/errors.ts';
+import { DAY_SECONDS, toSec } from '#shared/time.ts';
+import { SubjectErased } from './errors.ts';
 import type { BlockClue, Policy, SignalType } from './policy.ts';
 import { type Change, latest, type SubjectState } from './subject-state.ts';
 import type { Channel } from './vocabulary.ts';
 
 /**
- * Block likelihood (DESIGN.md): a noisy-OR of weighted, time-decayed block clues recorded since the last
- * evidence against a block. The state keeps a bounded summary per channel; every signal itself stays in
- * the ledger. Times inside the summary are epoch seconds (numbers keep the state item small).
+ * Block likelihood (docs/signals-and-policy.md, "The model"): a noisy-OR of weighted, time-decayed block
+ * clues recorded since the last evidence against a block. The state keeps a bounded summary per channel;
+ * every signal itself stays in the ledger. Times inside the summary are epoch seconds (numbers keep the
+ * state item small).
  */
 
 /**
@@ -79,7 +81,6 @@ export interface Likelihood {
   signals: Contribution[];
 }
 
-const toSec = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 const toIso = (sec: number) => new Date(sec * 1000).toISOString();
 const isClue = (type: string, policy: Policy): type is BlockClue => type in policy.signalWeights;
 
@@ -257,7 +258,7 @@ export function levelOf(likelihood: number, policy: Pick<Policy, 'suspectedThres
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
 
 function likelihoodAt(summary: ChannelSignals, policy: Policy, atSec: number): Likelihood {
-  const halfLife = policy.signalHalfLifeDays * 86_400;
+  const halfLife = policy.signalHalfLifeDays * DAY_SECONDS;
   const signals: Contribution[] = countedClues(summary, policy, atSec)
     .map((c) => {
       const weight = policy.signalWeights[c[0]] ?? 0;
@@ -323,16 +324,10 @@ export interface RecordSignalInput extends SignalInput {
   data?: Record<string, unknown>;
 }
 
-export class SubjectErasedError extends ConflictError {
-  constructor(erasedAt: string | undefined) {
-    super('subject_erased', `this subject's data was erased on ${erasedAt}: no new signal is kept about them`);
-  }
-}
-
 /**
  * Records one signal: the channel's bounded summary in the state, the full signal in the ledger. An
- * inbound message is the person's own action (it restarts the consent's age, API.md). Erased subjects
- * keep only their tombstone, so a signal about them is refused.
+ * inbound message is the person's own action (it restarts the consent's age, docs/api.md#pre-send-gate).
+ * Erased subjects keep only their tombstone, so a signal about them is refused.
  */
 export function recordSignal(
   current: SubjectState,
@@ -340,7 +335,7 @@ export function recordSignal(
   policy: Policy,
   now: string,
 ): Change & { likelihood: Likelihood } {
-  if (current.erasure?.status === 'completed') throw new SubjectErasedError(current.erasure.erasedAt);
+  if (current.erasure?.status === 'completed') throw new SubjectErased(current.erasure.erasedAt);
   const summary = applySignal(channelSignals(current, input.channel), input, policy, now);
   const likelihood = blockLikelihood(summary, policy, now);
   const ownAction = input.type === 'inbound_message';

@@ -18,7 +18,7 @@ export const SignalTypeSchema = z.enum(SIGNAL_TYPES);
 export type SignalType = z.infer<typeof SignalTypeSchema>;
 
 /**
- * Signal types that are clues of a block, with their default weights (see DESIGN.md "Block likelihood").
+ * Signal types that are clues of a block, with their default weights (see docs/signals-and-policy.md, "The model").
  * Chosen so that no weak clue alone (hidden photo, hidden last seen, unread messages) reaches even
  * `suspectedThreshold` (0.4), one undelivered message is suspected, and several clues together pass
  * `blockThreshold` (0.7): three undelivered messages; two undelivered and a hidden photo; an undelivered

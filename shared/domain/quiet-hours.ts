@@ -3,6 +3,8 @@
  * instant at which a local time next occurs (correct across DST changes).
  */
 
+import { DAY_MS } from '#shared/time.ts';
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatter(timeZone: string): Intl.DateTimeFormat {
@@ -61,7 +63,7 @@ export function zonedInstant(
   after = Number.NEGATIVE_INFINITY,
 ): number {
   const wall = Date.UTC(date.year, date.month - 1, date.day, hour, minute);
-  const offsets = [...new Set([offsetAt(wall - 86_400_000, timeZone), offsetAt(wall + 86_400_000, timeZone)])];
+  const offsets = [...new Set([offsetAt(wall - DAY_MS, timeZone), offsetAt(wall + DAY_MS, timeZone)])];
   const valid = offsets.map((o) => wall - o).filter((t) => offsetAt(t, timeZone) === wall - t && t > after);
   if (valid.length) return Math.min(...valid);
   // A gap: find the transition between the two candidate instants (to the minute).

@@ -1,3 +1,4 @@
+import { DAY_SECONDS, toSec } from '#shared/time.ts';
 import type { Policy } from './policy.ts';
 import type { Change, SubjectState } from './subject-state.ts';
 import type { Channel } from './vocabulary.ts';
@@ -18,8 +19,6 @@ export type SendLog = Record<string, number[]>;
 
 type Cap = Policy['frequencyCaps'][number];
 
-const toSec = (iso: string) => Math.floor(Date.parse(iso) / 1000);
-
 const sendLog = (state: SubjectState | undefined): SendLog => (state?.sends as SendLog | undefined) ?? {};
 
 /**
@@ -27,7 +26,7 @@ const sendLog = (state: SubjectState | undefined): SendLog => (state?.sends as S
  * later time (parallel checks each take their own `now`: a send counted a moment "after" still counts).
  */
 export function sendsUnderCap(state: SubjectState | undefined, cap: Cap, at: string): number[] {
-  const from = toSec(at) - cap.perDays * 86_400;
+  const from = toSec(at) - cap.perDays * DAY_SECONDS;
   return Object.entries(sendLog(state))
     .filter(([key]) => {
       const [channel, purpose] = key.split('|');
@@ -46,7 +45,7 @@ export function recordSend(
 ): Change {
   const atSec = toSec(send.at);
   const keepDays = Math.max(DEFAULT_KEEP_DAYS, ...policy.frequencyCaps.map((c) => c.perDays));
-  const from = toSec(now) - keepDays * 86_400;
+  const from = toSec(now) - keepDays * DAY_SECONDS;
   const log: SendLog = {};
   for (const [key, times] of Object.entries({ ...sendLog(current) })) {
     const kept = times.filter((t) => t > from);

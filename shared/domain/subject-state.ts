@@ -1,5 +1,5 @@
-import { ConflictError } from '#http/errors.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
+import { FreshConsentRequired } from './errors.ts';
 import { type Channel, type EventType, type ScopeKey, scopeKey } from './vocabulary.ts';
 
 /** What one scope (channel × purpose, or a `*` pattern) currently says. */
@@ -91,12 +91,6 @@ export function effectiveScope(
   return best;
 }
 
-export class FreshConsentRequiredError extends ConflictError {
-  constructor(detail: string) {
-    super('fresh_consent_required', detail);
-  }
-}
-
 export interface GrantInput {
   channel: Channel;
   purpose: string;
@@ -112,12 +106,12 @@ export function grantConsent(current: SubjectState, input: GrantInput, next: Nex
   const prior = effectiveScope(current, input.channel, input.purpose);
   if (input.source === 'import') {
     if (current.erasure) {
-      throw new FreshConsentRequiredError(
+      throw new FreshConsentRequired(
         'this subject asked for erasure: only a fresh consent from the person (not an import) can be recorded',
       );
     }
     if (prior?.status === 'withdrawn') {
-      throw new FreshConsentRequiredError(
+      throw new FreshConsentRequired(
         `consent for ${input.channel}/${input.purpose} was withdrawn on ${prior.withdrawnAt}: only a fresh consent from the person (not an import) can grant it again`,
       );
     }

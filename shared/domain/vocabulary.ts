@@ -22,7 +22,6 @@ export const GRANT_SOURCES = [
   'import',
 ] as const;
 export const GrantSourceSchema = z.enum(GRANT_SOURCES);
-export type GrantSource = z.infer<typeof GrantSourceSchema>;
 
 /** How a withdrawal (opt-out, objection) reached us. */
 export const WITHDRAW_SOURCES = [
@@ -38,7 +37,6 @@ export const WITHDRAW_SOURCES = [
   'in_store',
 ] as const;
 export const WithdrawSourceSchema = z.enum(WITHDRAW_SOURCES);
-export type WithdrawSource = z.infer<typeof WithdrawSourceSchema>;
 
 /** Ledger event types. */
 export type EventType =

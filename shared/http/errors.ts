@@ -1,3 +1,6 @@
+import { DomainError } from '#domain/errors.ts';
+import { InvalidCursor, StoreError } from '#store/errors.ts';
+
 /** One field-level problem: `path` is the dotted path into the request body. */
 export interface FieldError {
   path: string;
@@ -94,4 +97,17 @@ export class ServiceUnavailableError extends ProblemError {
   constructor(detail = 'the consent store is unavailable; do not send until it answers', code = 'store_unavailable') {
     super(503, code, 'Service unavailable', detail, undefined, { 'retry-after': '1' });
   }
+}
+
+/**
+ * How a thrown error is shown to a caller: a domain refusal is a 409, a cursor this service did not hand
+ * out a 400, any other store failure a 503 (retry later); problems pass through. Undefined for anything
+ * else (a bug: the caller answers 500).
+ */
+export function toProblem(error: unknown): ProblemError | undefined {
+  if (error instanceof ProblemError) return error;
+  if (error instanceof DomainError) return new ConflictError(error.code, error.message);
+  if (error instanceof InvalidCursor) return new ValidationError(error.message, undefined, error.code);
+  if (error instanceof StoreError) return new ServiceUnavailableError(error.message, error.code);
+  return undefined;
 }

@@ -7,8 +7,8 @@ import {
   ForbiddenError,
   MalformedJsonError,
   PayloadTooLargeError,
-  ProblemError,
   ServiceUnavailableError,
+  toProblem,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from './errors.ts';
@@ -34,8 +34,9 @@ export function problemJson(): ApiMiddleware {
   return {
     onError: async (request) => {
       const error = request.error;
-      if (error instanceof ProblemError) {
-        request.response = problemResponse(error);
+      const problem = toProblem(error);
+      if (problem) {
+        request.response = problemResponse(problem);
         return;
       }
       logger.error('unhandled error', { errorName: error?.name, stack: error?.stack?.split('\n').slice(1, 6) });

@@ -10,7 +10,6 @@ export const OptoutLinkRequestSchema = z.strictObject({
   purpose: PurposeSchema.default('marketing'),
   expiresInDays: z.number().int().min(1).max(3650).default(365),
 });
-export type OptoutLinkRequest = z.infer<typeof OptoutLinkRequestSchema>;
 
 /** The answer of `POST /v1/optout-links`: both links, and the e-mail headers ready to paste (RFC 2369, RFC 8058). */
 export interface OptoutLinks {

@@ -57,7 +57,7 @@ export function findChangeableScope(
 }
 
 /**
- * Marks a change as the person's own action: it resets the consent age (API.md, `consent_expired`).
+ * Marks a change as the person's own action: it resets the consent age (`consent_expired`, docs/api.md#pre-send-gate).
  * Only POSTs of the preference centre count; showing a page never writes anything.
  */
 export function asOwnAction<T extends Change>(change: T, now: string): T {

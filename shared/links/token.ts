@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod';
 import { ChannelSchema, PurposeSchema } from '#domain/vocabulary.ts';
 import { SubjectKeySchema } from '#shared/identity/subject.ts';
+import { DAY_SECONDS, toSec } from '#shared/time.ts';
 
 /**
  * Self-service link tokens: `v1.<kid>.<claims>.<signature>`, every part base64url, so the token is
@@ -132,4 +133,4 @@ export function verifyLink(
 }
 
 /** Expiry (seconds since the epoch) `days` after `now`. */
-export const expiryAfterDays = (now: number, days: number) => Math.floor(now / 1000) + days * 86_400;
+export const expiryAfterDays = (now: number, days: number) => toSec(now) + days * DAY_SECONDS;

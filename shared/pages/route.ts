@@ -1,8 +1,10 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { ProblemError } from '#http/errors.ts';
+import { publicHandler } from '#http/api.ts';
+import { type ProblemError, toProblem } from '#http/errors.ts';
 import { type ApiEvent, MAX_BODY_BYTES, rawBody } from '#http/middlewares.ts';
 import type { HttpResult } from '#http/problem.ts';
+import type { PublicRouteKey } from '#http/routes.ts';
 import { logger } from '#shared/log.ts';
 import { type ErrorPageKind, errorPage, PageError } from './errors.ts';
 import { type Lang, negotiateLang } from './i18n.ts';
@@ -25,19 +27,21 @@ function errorKind(error: ProblemError): ErrorPageKind {
 }
 
 /**
- * A public HTML page route: thrown errors become HTML error pages in the visitor's language with the
- * page security headers (never problem+json, never a stack). Unknown errors are logged and become a 500.
+ * The handler of the public HTML page route `key`: thrown errors become HTML error pages in the visitor's
+ * language with the page security headers (never problem+json, never a stack). Unknown errors are logged
+ * and become a 500.
  */
-export function pageRoute(handler: (event: ApiEvent, lang: Lang) => Promise<HttpResult>) {
-  return middy<ApiEvent, HttpResult, Error, Context>()
+export function pageRoute(key: PublicRouteKey, handler: (event: ApiEvent, lang: Lang) => Promise<HttpResult>) {
+  const page = middy<ApiEvent, HttpResult, Error, Context>()
     .use({
       onError: async (request) => {
         const error = request.error;
         const lang = requestLang(request.event);
-        if (error instanceof ProblemError) {
-          const controller = error instanceof PageError ? error.controller : undefined;
-          const result = htmlResponse(error.status, lang, errorPage(lang, errorKind(error), controller));
-          if (error.status === 503) result.headers = { ...result.headers, 'retry-after': '30' };
+        const problem = toProblem(error);
+        if (problem) {
+          const controller = problem instanceof PageError ? problem.controller : undefined;
+          const result = htmlResponse(problem.status, lang, errorPage(lang, errorKind(problem), controller));
+          if (problem.status === 503) result.headers = { ...result.headers, 'retry-after': '30' };
           request.response = result;
           return;
         }
@@ -46,6 +50,7 @@ export function pageRoute(handler: (event: ApiEvent, lang: Lang) => Promise<Http
       },
     })
     .handler((event) => handler(event, requestLang(event)));
+  return publicHandler(key, page);
 }
 
 /**

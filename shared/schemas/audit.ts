@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { SubjectSchema } from '#shared/identity/subject.ts';
+import { DAY_MS } from '#shared/time.ts';
 import { ERASURE_STATUSES } from './erasure.ts';
 
 /** The longest range one request may cover (a year and a day): longer exports are several requests. */
@@ -25,7 +26,7 @@ export const InstantSchema = z
 function checkRange(r: { from: string; to: string }, ctx: z.RefinementCtx) {
   if (r.from >= r.to)
     ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from (the range is [from, to))' });
-  else if (Date.parse(r.to) - Date.parse(r.from) > MAX_RANGE_DAYS * 86_400_000) {
+  else if (Date.parse(r.to) - Date.parse(r.from) > MAX_RANGE_DAYS * DAY_MS) {
     ctx.addIssue({
       code: 'custom',
       path: ['to'],

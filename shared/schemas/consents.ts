@@ -29,7 +29,6 @@ export const ConsentGrantSchema = z.strictObject({
   expiresAt: TimestampSchema.optional(),
   evidence: EvidenceSchema.optional(),
 });
-export type ConsentGrant = z.infer<typeof ConsentGrantSchema>;
 
 export const ConsentWithdrawSchema = z.strictObject({
   subject: SubjectSchema,
@@ -38,6 +37,5 @@ export const ConsentWithdrawSchema = z.strictObject({
   source: WithdrawSourceSchema.default('api'),
   reason: shortText(500).optional(),
 });
-export type ConsentWithdraw = z.infer<typeof ConsentWithdrawSchema>;
 
 export const SubjectLookupSchema = z.strictObject({ subject: SubjectSchema });

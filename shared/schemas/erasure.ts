@@ -11,7 +11,6 @@ export const ErasureRequestSchema = z.strictObject({
   /** Carry the erasure out now instead of leaving it `received` for review (identity checks, legal holds). */
   immediate: z.boolean().default(false),
 });
-export type ErasureRequestInput = z.infer<typeof ErasureRequestSchema>;
 
 export const ERASURE_STATUSES = ['received', 'completed', 'overdue'] as const;
 export const ErasureListQuerySchema = z.strictObject({

@@ -13,4 +13,3 @@ export const SignalSchema = z.strictObject({
   /** The message the signal is about (a wamid): matches a delivery to its send. Only its hash is stored. */
   messageId: shortText(256).optional(),
 });
-export type SignalBody = z.infer<typeof SignalSchema>;

@@ -4,18 +4,16 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import { dueBy, requestErasure, tombstone } from '#domain/erasure.ts';
+import { dueBy, type ErasureQuery, erasureSelection, requestErasure, tombstone } from '#domain/erasure.ts';
 import { emptyState } from '#domain/subject-state.ts';
-import { ServiceUnavailableError } from '#http/errors.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { logger } from '#shared/log.ts';
 import type { Db } from './db.ts';
-import { backoffMs, isWriteConflict, sleep, storeFailure } from './errors.ts';
-import { appendChange, chainEvent, eventItem, getState } from './subjects.ts';
+import { backoffMs, isWriteConflict, StoreUnavailable, sleep, storeFailure, WriteContention } from './errors.ts';
+import { appendChange, chainEvent, changeTransaction, getState } from './subjects.ts';
 import { keys } from './table.ts';
 
 export interface ErasureRequest {
@@ -103,7 +101,7 @@ export async function receiveErasureRequest(
   );
   const flagged = await Promise.allSettled(
     input.subjects.map(({ subjectKey, kind }) =>
-      appendChange(db, tenant, subjectKey, (current) => requestErasure(current, request.requestId, now), kind),
+      appendChange(db, tenant, subjectKey, (current) => requestErasure(current, request.requestId, now), { kind }),
     ),
   );
   const failed = flagged.find((r) => r.status === 'rejected');
@@ -170,13 +168,32 @@ export async function listErasureRequests(
   return out;
 }
 
+/**
+ * The requests a listing shows (see {@link erasureSelection}): received ones in due-date order, then
+ * completed ones, at most `limit`. Shared by `GET /v1/erasure-requests` and the erasure deadlines.
+ */
+export async function listErasures(
+  db: Db,
+  tenant: string,
+  query: ErasureQuery & { limit: number },
+  now: number,
+): Promise<ErasureRequest[]> {
+  const { received, completed, dueBefore } = erasureSelection(query, now);
+  const limit = query.limit;
+  const requests = received
+    ? await listErasureRequests(db, tenant, 'received', { limit, ...(dueBefore ? { dueBefore } : {}) })
+    : [];
+  if (completed) requests.push(...(await listErasureRequests(db, tenant, 'completed', { limit })));
+  return requests.slice(0, limit);
+}
+
 const MAX_ERASE_ROUNDS = 10;
 
 async function deleteKeys(db: Db, itemKeys: Record<string, unknown>[]): Promise<void> {
   for (let i = 0; i < itemKeys.length; i += 25) {
     let pending = itemKeys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
     for (let round = 0; pending.length > 0; round++) {
-      if (round >= 8) throw new ServiceUnavailableError('the store kept throttling the erasure');
+      if (round >= 8) throw new StoreUnavailable('the store kept throttling the erasure');
       if (round > 0) await sleep(backoffMs(round, 20, 500));
       const out = await db.client.send(new BatchWriteCommand({ RequestItems: { [db.table]: pending } }));
       pending = (out.UnprocessedItems?.[db.table] ?? []) as typeof pending;
@@ -214,38 +231,14 @@ export async function eraseSubject(db: Db, tenant: string, subjectKey: string, r
       const change = tombstone(current, requestId, now);
       const event = chainEvent(change.state, { seq: 1, eventId: ulid() }, change.event);
       const state = { ...change.state, version: current.version + 1, seq: 1, head: event.hash };
-      await db.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: db.table,
-                Item: eventItem(tenant, subjectKey, event),
-                ConditionExpression: 'attribute_not_exists(PK)',
-              },
-            },
-            {
-              Put: {
-                TableName: db.table,
-                Item: { PK: pk, SK: keys.state, tenant, ...state },
-                ...(current.version === 0
-                  ? { ConditionExpression: 'attribute_not_exists(PK)' }
-                  : {
-                      ConditionExpression: 'version = :expected',
-                      ExpressionAttributeValues: { ':expected': current.version },
-                    }),
-              },
-            },
-          ],
-        }),
-      );
+      await db.client.send(changeTransaction(db, tenant, subjectKey, event, state));
       return;
     } catch (error) {
       if (!isWriteConflict(error)) throw storeFailure(error, 'eraseSubject');
       await sleep(backoffMs(round, 20, 500));
     }
   }
-  throw new ServiceUnavailableError('the subject kept changing during erasure; retry', 'write_contention');
+  throw new WriteContention('the subject kept changing during erasure; retry');
 }
 
 /** Marks a request completed (moves it to the completed index). */
@@ -271,4 +264,11 @@ export async function markErasureCompleted(db: Db, tenant: string, requestId: st
   } catch (error) {
     throw storeFailure(error, 'markErasureCompleted');
   }
+}
+
+/** Carries out a received request: every subject erased to a tombstone, then the request completed. */
+export async function completeErasureRequest(db: Db, tenant: string, request: ErasureRequest): Promise<ErasureRequest> {
+  const now = new Date().toISOString();
+  for (const subjectKey of request.subjectKeys) await eraseSubject(db, tenant, subjectKey, request.requestId, now);
+  return markErasureCompleted(db, tenant, request.requestId, now);
 }

@@ -1,6 +1,9 @@
+import { DomainError } from '#domain/errors.ts';
+import { logger } from '#shared/log.ts';
+
 /**
- * Store failures. Plain errors with a stable `code`: the store knows nothing of HTTP; `toProblem` in
- * `shared/http` shows them (503 with Retry-After, or 400 for a cursor this service never handed out).
+ * Store failures. Plain errors with a stable `code`: the store knows nothing of HTTP; `toProblem` in the
+ * HTTP layer shows them (503 with Retry-After, or 400 for a cursor this service never handed out).
  */
 export class StoreError extends Error {
   constructor(
@@ -33,9 +36,6 @@ export class InvalidCursor extends StoreError {
   }
 }
 
-import { ProblemError, ServiceUnavailableError } from '#http/errors.ts';
-import { logger } from '#shared/log.ts';
-
 /** True for a cancelled transaction or failed condition caused by a concurrent writer. */
 export function isWriteConflict(error: unknown): boolean {
   const e = error as { name?: string; CancellationReasons?: { Code?: string }[] };
@@ -46,18 +46,19 @@ export function isWriteConflict(error: unknown): boolean {
 }
 
 /**
- * Anything the store throws that is not a domain answer becomes a 503: the caller must not send.
- * Only the error's name and code are logged (SDK messages can quote key values).
+ * Anything the store throws that is not a domain answer or a store error already becomes
+ * {@link StoreUnavailable}: the caller must not send. Only the error's name and code are logged (SDK
+ * messages can quote key values).
  */
-export function storeFailure(error: unknown, operation: string): ProblemError {
-  if (error instanceof ProblemError) return error;
+export function storeFailure(error: unknown, operation: string): StoreError | DomainError {
+  if (error instanceof StoreError || error instanceof DomainError) return error;
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   logger.error('store operation failed', {
     operation,
     errorName: e?.name ?? typeof error,
     httpStatus: e?.$metadata?.httpStatusCode,
   });
-  return new ServiceUnavailableError();
+  return new StoreUnavailable();
 }
 
 /** Full-jitter exponential backoff (AWS Architecture Blog), capped. */

@@ -1,4 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { toSec } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { storeFailure } from './errors.ts';
 import { keys } from './table.ts';
@@ -33,10 +34,10 @@ export async function claimIdempotencyKey(
           ...key(tenant, keyHash),
           requestHash,
           status: 'in_progress',
-          expiresAtEpoch: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
+          expiresAtEpoch: toSec(now) + IDEMPOTENCY_TTL_SECONDS,
         },
         ConditionExpression: 'attribute_not_exists(PK) OR expiresAtEpoch < :now',
-        ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
+        ExpressionAttributeValues: { ':now': toSec(now) },
       }),
     );
     return undefined;

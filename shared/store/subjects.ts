@@ -1,12 +1,19 @@
 import { createHash } from 'node:crypto';
-import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  GetCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { GENESIS_HASH, hashEvent, type LedgerEvent } from '#domain/ledger.ts';
 import { type Change, emptyState, type NextEvent, type SubjectState } from '#domain/subject-state.ts';
-import { ServiceUnavailableError } from '#http/errors.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { newUlid } from '#shared/ids.ts';
+import { DAY_MS, toSec } from '#shared/time.ts';
 import type { Db } from './db.ts';
-import { backoffMs, isWriteConflict, sleep, storeFailure } from './errors.ts';
+import { backoffMs, isWriteConflict, StoreUnavailable, sleep, storeFailure, WriteContention } from './errors.ts';
 import { AUDIT_SHARDS, keys } from './table.ts';
 
 /** Attempts of a contended append before giving up with 503 (40 concurrent writers need ~20 here). */
@@ -52,7 +59,7 @@ export async function getStates(db: Db, tenant: string, subjectKeys: string[]): 
     chunks.map(async (chunk) => {
       let pending: Record<string, unknown>[] = chunk.map((sk) => ({ PK: keys.subject(tenant, sk), SK: keys.state }));
       for (let round = 0; pending.length > 0; round++) {
-        if (round >= MAX_BATCH_ROUNDS) throw new ServiceUnavailableError('the store kept throttling the batch read');
+        if (round >= MAX_BATCH_ROUNDS) throw new StoreUnavailable('the store kept throttling the batch read');
         if (round > 0) await sleep(backoffMs(round, 20, 500));
         try {
           const out = await db.client.send(
@@ -70,6 +77,40 @@ export async function getStates(db: Db, tenant: string, subjectKeys: string[]): 
     }),
   );
   return found;
+}
+
+/**
+ * Every subject of the tenant, from its state items: a parallel Scan (CLI `verify` without a range,
+ * an offline job; never on a request path).
+ */
+export async function allSubjects(db: Db, tenant: string, segments = 4): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const prefix = keys.subject(tenant, '');
+  await Promise.all(
+    Array.from({ length: segments }, async (_, segment) => {
+      let start: Record<string, unknown> | undefined;
+      try {
+        do {
+          const out = await db.client.send(
+            new ScanCommand({
+              TableName: db.table,
+              Segment: segment,
+              TotalSegments: segments,
+              FilterExpression: 'begins_with(PK, :prefix) AND SK = :state',
+              ExpressionAttributeValues: { ':prefix': prefix, ':state': keys.state },
+              ProjectionExpression: 'subjectKey',
+              ExclusiveStartKey: start,
+            }),
+          );
+          for (const item of out.Items ?? []) seen.add(item.subjectKey as string);
+          start = out.LastEvaluatedKey;
+        } while (start);
+      } catch (error) {
+        throw storeFailure(error, 'allSubjects');
+      }
+    }),
+  );
+  return seen;
 }
 
 /** Audit-index shard of a subject: spreads a busy day over several index partitions. */
@@ -112,8 +153,49 @@ export interface Appended<T extends Change | null> {
   state: SubjectState;
 }
 
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/**
+ * The one transaction that writes a change to a subject: the new event (it must not exist) and the new
+ * state (the stored version must still be the one the change was made from, `state.version - 1`; none
+ * stored for version 0), then any `extra` items.
+ */
+export function changeTransaction(
+  db: Db,
+  tenant: string,
+  subjectKey: string,
+  event: LedgerEvent,
+  state: SubjectState,
+  extra: TransactItem[] = [],
+): TransactWriteCommand {
+  const expected = state.version - 1;
+  return new TransactWriteCommand({
+    TransactItems: [
+      {
+        Put: {
+          TableName: db.table,
+          Item: eventItem(tenant, subjectKey, event),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      },
+      {
+        Put: {
+          TableName: db.table,
+          Item: { PK: keys.subject(tenant, subjectKey), SK: keys.state, tenant, ...state },
+          ...(expected === 0
+            ? { ConditionExpression: 'attribute_not_exists(PK)' }
+            : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expected } }),
+        },
+      },
+      ...extra,
+    ],
+  });
+}
+
 /** Options of {@link appendChange}. */
 export interface AppendOptions {
+  /** The identifier kind recorded on a subject's first state. */
+  kind?: IdentifierKind;
   /**
    * An id that may be applied only once (a webhook notification): a marker item is put in the same
    * transaction on condition that it does not exist, and kept `onceTtlDays`. A replay then records
@@ -150,9 +232,9 @@ export async function appendChange<T extends Change | null>(
   tenant: string,
   subjectKey: string,
   apply: (current: SubjectState, next: NextEvent) => T,
-  kind?: IdentifierKind,
   options: AppendOptions = {},
 ): Promise<Appended<T>> {
+  const { kind } = options;
   for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
     const current = (await getState(db, tenant, subjectKey)) ?? emptyState(subjectKey, kind);
     const next: NextEvent = { seq: current.seq + 1, eventId: newUlid() };
@@ -174,7 +256,7 @@ export async function appendChange<T extends Change | null>(
               Item: {
                 PK: `${keys.tenant(tenant)}#${ONCE_SK}#${options.once}`,
                 SK: ONCE_SK,
-                expiresAtEpoch: Math.floor(Date.now() / 1000) + (options.onceTtlDays ?? 30) * 86_400,
+                expiresAtEpoch: toSec(Date.now() + (options.onceTtlDays ?? 30) * DAY_MS),
               },
               ConditionExpression: 'attribute_not_exists(PK)',
             },
@@ -182,32 +264,7 @@ export async function appendChange<T extends Change | null>(
         ]
       : [];
     try {
-      await db.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: db.table,
-                Item: eventItem(tenant, subjectKey, event),
-                ConditionExpression: 'attribute_not_exists(PK)',
-              },
-            },
-            {
-              Put: {
-                TableName: db.table,
-                Item: { PK: keys.subject(tenant, subjectKey), SK: keys.state, tenant, ...state },
-                ...(current.version === 0
-                  ? { ConditionExpression: 'attribute_not_exists(PK)' }
-                  : {
-                      ConditionExpression: 'version = :expected',
-                      ExpressionAttributeValues: { ':expected': current.version },
-                    }),
-              },
-            },
-            ...marker,
-          ],
-        }),
-      );
+      await db.client.send(changeTransaction(db, tenant, subjectKey, event, state, marker));
       return { result, event, state } as Appended<T>;
     } catch (error) {
       if (options.once && markerFailed(error)) throw new AlreadyAppliedError();
@@ -215,7 +272,7 @@ export async function appendChange<T extends Change | null>(
       await sleep(backoffMs(attempt));
     }
   }
-  throw new ServiceUnavailableError('too many concurrent changes to this subject; retry', 'write_contention');
+  throw new WriteContention('too many concurrent changes to this subject; retry');
 }
 
 /** The subject's ledger in seq order. */

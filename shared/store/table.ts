@@ -14,7 +14,7 @@ export const TABLE = {
   ],
 } as const;
 
-/** Shards per day in the audit index (DESIGN.md). */
+/** Shards per day in the audit index (README, "Data model"). */
 export const AUDIT_SHARDS = 8;
 
 /** CreateTable input for DynamoDB (Local): on-demand, every key attribute a string. */
@@ -39,7 +39,7 @@ export function createTableInput(tableName: string) {
   };
 }
 
-/** Item keys: see DESIGN.md "Data model". */
+/** Item keys: see the README, "Data model". */
 export const keys = {
   subject: (tenant: string, subjectKey: string) => `T#${tenant}#S#${subjectKey}`,
   state: 'STATE',

@@ -30,14 +30,14 @@ export function parseRouting(
 
 /**
  * The webhook's configuration. Read per request (it is a few env reads; the secrets are cached per
- * container by getSecrets): the env vars of API.md locally, the Secrets Manager secret in the cloud.
+ * container by getSecrets): the env vars of the README's local configuration, the Secrets Manager secret in the cloud.
  */
 export async function whatsappConfig(env: NodeJS.ProcessEnv = process.env): Promise<WhatsAppConfig> {
   const fromSecrets = env.SECRETS_ID ? await getSecrets() : undefined;
   return {
     appSecret: env.WHATSAPP_APP_SECRET || fromSecrets?.whatsappAppSecret || undefined,
     verifyToken: env.WHATSAPP_VERIFY_TOKEN || fromSecrets?.whatsappVerifyToken || undefined,
-    // Locally every phone number id goes to the dev tenant by default (API.md); in the cloud (secrets from
+    // Locally every phone number id goes to the dev tenant by default (README); in the cloud (secrets from
     // Secrets Manager) there is no dev tenant: unrouted ids are ignored until the routing is configured.
     tenantFor: parseRouting(env.WHATSAPP_PHONE_NUMBER_TENANTS, env.SECRETS_ID ? undefined : env.DEV_TENANT || 'demo'),
   };

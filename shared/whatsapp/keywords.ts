@@ -1,5 +1,6 @@
 /**
- * Opt-out and opt-in keywords (API.md, REFERENCE.md): the whole message, compared case- and
+ * Opt-out and opt-in keywords (docs/api.md#whatsapp-webhook: the usual SMS opt-out words, as in Twilio's
+ * and AWS End User Messaging's defaults, with French and Spanish ones): the whole message, compared case- and
  * accent-insensitively after trimming; "STOP PLEASE" is not a keyword.
  */
 export const OPT_OUT_KEYWORDS = [

@@ -5,8 +5,9 @@ import type { SubjectInput } from '#shared/identity/subject.ts';
 import { keywordOf } from './keywords.ts';
 
 /**
- * The WhatsApp Business Cloud API webhook (REFERENCE.md), read leniently: unknown fields and unknown
- * types are ignored item by item, so one odd item never fails the whole delivery (Meta would retry it).
+ * The WhatsApp Business Cloud API webhook (Meta's `messages` and `user_preferences` webhook references,
+ * linked from docs/api.md#whatsapp-webhook), read leniently: unknown fields and unknown types are
+ * ignored item by item, so one odd item never fails the whole delivery (Meta would retry it).
  */
 
 const looseArray = z.array(z.unknown()).catch([]);
@@ -129,8 +130,9 @@ function statusAction(s: z.infer<typeof StatusSchema>): WhatsAppAction | Skip {
   }
   if (codes.includes(131026))
     return { kind: 'signal', type: 'message_undelivered', messageId: s.id, errorCode: 131026 };
-  // Any other failure (131049 and 130472 are temporary marketing limits, REFERENCE.md) is neither consent
-  // nor block evidence: it only ends the wait for a delivery. Its code stays in the ledger for metrics.
+  // Any other failure (131049 and 130472 are temporary marketing limits in Meta's WhatsApp error codes:
+  // https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes) is
+  // neither consent nor block evidence: it only ends the wait for a delivery. Its code stays in the ledger for metrics.
   const errorCode = codes[0];
   return { kind: 'signal', type: 'message_failed', messageId: s.id, ...(errorCode !== undefined ? { errorCode } : {}) };
 }

@@ -76,9 +76,6 @@ async function consentedWithLinks(channels: string[] = ['whatsapp']) {
   return { subject, links: links as { url: string; preferencesUrl: string; subjectKey: string } };
 }
 
-const gate = async (subject: Record<string, string>, channel = 'whatsapp') =>
-  (await api.post('/v1/gate/check', { subject, channel })).body;
-
 /** A fresh context (no cookies, no cache) and page; every request it makes is recorded. */
 async function open(options: BrowserContextOptions & { locale?: string }) {
   const context = await (browser as Browser).newContext(options);
@@ -149,12 +146,12 @@ describe('opt-out link in Chromium', () => {
         .evaluate((b) => getComputedStyle(b).getPropertyValue('background-color'));
       expect(background).toBe('rgb(11, 79, 138)');
       await shot(page, 'optout-phone-fr');
-      expect((await gate(subject)).decision).toBe('allow');
+      expect((await api.gateCheck(subject)).body.decision).toBe('allow');
 
       await submit(page, () => page.getByRole('button', { name: 'Ne plus recevoir ces messages' }).tap());
       await expect(page.locator('h1').textContent()).resolves.toBe('C’est fait : ces messages sont arrêtés');
       await shot(page, 'optout-done-phone-fr');
-      const decision = await gate(subject);
+      const decision = (await api.gateCheck(subject)).body;
       expect(decision.decision).toBe('block');
       expect(decision.reasons[0].code).toBe('consent_withdrawn');
 
@@ -195,7 +192,7 @@ describe('opt-out link in Chromium', () => {
       await shot(page, 'optout-keyboard-focus-desktop-en');
       await submit(page, () => page.keyboard.press('Enter'));
       await expect(page.locator('h1').textContent()).resolves.toBe('Done: these messages are stopped');
-      expect((await gate(subject)).reasons[0].code).toBe('consent_withdrawn');
+      expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('consent_withdrawn');
     } finally {
       await context.close();
     }
@@ -212,7 +209,7 @@ describe('opt-out link in Chromium', () => {
       await submit(page, () => page.getByRole('button', { name: 'Ne plus recevoir ces messages' }).tap());
       await expect(page.locator('html').getAttribute('lang')).resolves.toBe('fr');
       await expect(page.locator('h1').textContent()).resolves.toContain('C’est fait');
-      expect((await gate(subject)).decision).toBe('block');
+      expect((await api.gateCheck(subject)).body.decision).toBe('block');
     } finally {
       await context.close();
     }
@@ -228,7 +225,7 @@ describe('opt-out link in Chromium', () => {
       await expect(page.locator('h1').textContent()).resolves.toBe('This link is not valid');
       await expect(page.locator('main').textContent()).resolves.toContain('Nothing has been changed.');
       await shot(page, 'optout-tampered-phone-en');
-      expect((await gate(subject)).decision).toBe('allow');
+      expect((await api.gateCheck(subject)).body.decision).toBe('allow');
     } finally {
       await context.close();
     }
@@ -249,29 +246,29 @@ describe('preference centre in Chromium', () => {
       await expect(page.locator('[role=status]').textContent()).resolves.toContain(
         'no longer receive offers and news by SMS',
       );
-      expect((await gate(subject, 'sms')).reasons[0].code).toBe('consent_withdrawn');
-      expect((await gate(subject, 'whatsapp')).decision).toBe('allow');
+      expect((await api.gateCheck(subject, 'sms')).body.reasons[0].code).toBe('consent_withdrawn');
+      expect((await api.gateCheck(subject, 'whatsapp')).body.decision).toBe('allow');
       await expect(page.locator('main').textContent()).resolves.toContain(`(version ${NOTICE})`);
       await shot(page, 'preferences-withdrawn-phone-en');
 
       await submit(page, () => page.getByRole('button', { name: 'Allow again — SMS · Offers and news' }).tap());
-      const allowed = await gate(subject, 'sms');
+      const allowed = (await api.gateCheck(subject, 'sms')).body;
       expect(allowed.decision).toBe('allow');
       expect(allowed.consent.noticeVersion).toBe(NOTICE);
-      const ledger = (await api.get(`/v1/subjects/${links.subjectKey}/events`)).body.events;
+      const ledger = await api.events(links.subjectKey);
       expect(ledger.at(-1)).toMatchObject({ type: 'consent.granted', source: 'preference_center' });
       expect(ledger.at(-1).data.noticeVersion).toBe(NOTICE);
 
       // Without the box ticked the browser does not even send the form.
       await page.getByRole('button', { name: 'Ask for deletion' }).tap();
-      expect((await gate(subject)).decision).toBe('allow');
+      expect((await api.gateCheck(subject)).body.decision).toBe('allow');
       await page.getByLabel('I want all my data to be deleted').check();
       await shot(page, 'preferences-erase-ticked-phone-en');
       await submit(page, () => page.getByRole('button', { name: 'Ask for deletion' }).tap());
       await expect(page.locator('main').textContent()).resolves.toMatch(
         /will be carried out by \d{1,2} [A-Z][a-z]+ \d{4} at the latest/,
       );
-      expect((await gate(subject)).reasons[0].code).toBe('erasure_pending');
+      expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('erasure_pending');
       expect(await page.locator('button').count()).toBe(0);
       await shot(page, 'preferences-erasure-pending-phone-en');
     } finally {

@@ -1,7 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { getDb } from '../../shared/store/db.ts';
-import { keys } from '../../shared/store/table.ts';
+import { getDb } from '#store/db.ts';
+import { keys } from '#store/table.ts';
 import { tamperEvent } from '../helpers/audit-seed.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';

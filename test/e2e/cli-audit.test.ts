@@ -1,12 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { auditSortKey, encodeCursor } from '../../shared/store/audit.ts';
-import { getDb } from '../../shared/store/db.ts';
-import { createErasureRequest } from '../../shared/store/erasure.ts';
+import { auditSortKey, encodeCursor } from '#store/audit-index.ts';
+import { getDb } from '#store/db.ts';
+import { createErasureRequest } from '#store/erasure.ts';
 import { type Seeded, seedLedger, tamperEvent } from '../helpers/audit-seed.ts';
+import { cli, spawnCli } from '../helpers/cli.ts';
 import { tenantId } from '../helpers/factories.ts';
 import { describeLocal } from '../helpers/http.ts';
 
@@ -15,18 +15,6 @@ const TO = '2026-11-01';
 const dir = mkdtempSync(join(tmpdir(), 'cli-audit-'));
 let tenant: string;
 let seeded: Seeded;
-
-/** Runs the CLI as a child process against the run's DynamoDB Local; resolves with its exit code and output. */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'cli/main.ts', ...args],
-      { env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' }, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 beforeAll(async () => {
   tenant = tenantId('cli');
@@ -45,7 +33,7 @@ const lines = (file: string, sep = '\n') => readFileSync(file, 'utf8').split(sep
 describeLocal('consent-gate export', () => {
   it('exports a month as NDJSON to a file, in time order, and reports the count on stderr', async () => {
     const out = join(dir, 'october.ndjson');
-    const run = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--out', out]);
+    const run = await cli('export', '--tenant', tenant, '--from', FROM, '--to', TO, '--out', out);
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('exported 2000 events');
     const ids = lines(out).map((l) => JSON.parse(l).eventId);
@@ -55,7 +43,7 @@ describeLocal('consent-gate export', () => {
 
   it('exports CSV with the contract header', async () => {
     const out = join(dir, 'october.csv');
-    const run = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--format', 'csv', '--out', out]);
+    const run = await cli('export', '--tenant', tenant, '--from', FROM, '--to', TO, '--format', 'csv', '--out', out);
     expect(run.code).toBe(0);
     const rows = lines(out, '\r\n');
     expect(rows[0]).toBe('at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash');
@@ -69,7 +57,7 @@ describeLocal('consent-gate export', () => {
     // As an interrupted run leaves it: the header and the first 777 rows, and the cursor of the last one.
     writeFileSync(out, `${full.slice(0, 778).join('\r\n')}\r\n`);
     writeFileSync(`${out}.cursor`, encodeCursor(auditSortKey(seeded.timeline[776])));
-    const run = await cli([
+    const run = await cli(
       'export',
       '--tenant',
       tenant,
@@ -82,7 +70,7 @@ describeLocal('consent-gate export', () => {
       '--out',
       out,
       '--resume',
-    ]);
+    );
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('exported 1223 events');
     expect(readFileSync(out, 'utf8')).toBe(readFileSync(join(dir, 'october.csv'), 'utf8'));
@@ -91,7 +79,7 @@ describeLocal('consent-gate export', () => {
 
   it('writes to stdout with --cursor and refuses a bad range with exit code 2', async () => {
     const cursor = encodeCursor(auditSortKey(seeded.timeline[1995]));
-    const run = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--cursor', cursor]);
+    const run = await cli('export', '--tenant', tenant, '--from', FROM, '--to', TO, '--cursor', cursor);
     expect(run.code).toBe(0);
     expect(
       run.stdout
@@ -99,17 +87,13 @@ describeLocal('consent-gate export', () => {
         .split('\n')
         .map((l) => JSON.parse(l).eventId),
     ).toEqual(seeded.timeline.slice(1996).map((e) => e.eventId));
-    const bad = await cli(['export', '--tenant', tenant, '--from', TO, '--to', FROM]);
+    const bad = await cli('export', '--tenant', tenant, '--from', TO, '--to', FROM);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--to: must be after from/);
   });
 
   it('stops on Ctrl-C with the cursor to resume from, and resuming completes the export exactly', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'cli/main.ts', 'export', '--tenant', tenant, '--from', FROM, '--to', TO],
-      { env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnCli('export', '--tenant', tenant, '--from', FROM, '--to', TO);
     let stderr = '';
     child.stderr.on('data', (d) => {
       stderr += d;
@@ -126,7 +110,7 @@ describeLocal('consent-gate export', () => {
     expect(first.length).toBeLessThan(2000);
     const match = /interrupted after (\d+) events; resume with --cursor (\S+)/.exec(stderr);
     expect(match?.[1]).toBe(String(first.length));
-    const rest = await cli(['export', '--tenant', tenant, '--from', FROM, '--to', TO, '--cursor', match![2]]);
+    const rest = await cli('export', '--tenant', tenant, '--from', FROM, '--to', TO, '--cursor', match![2]);
     expect(rest.code).toBe(0);
     const ids = [...first, ...rest.stdout.split('\n').filter(Boolean)].map((l) => JSON.parse(l).eventId);
     expect(ids).toEqual(seeded.timeline.map((e) => e.eventId));
@@ -135,18 +119,18 @@ describeLocal('consent-gate export', () => {
 
 describeLocal('consent-gate verify', () => {
   it('exits 0 on an intact ledger and 1 with the subject and seq once an event is edited in the table', async () => {
-    const intact = await cli(['verify', '--tenant', tenant, '--from', FROM, '--to', TO]);
+    const intact = await cli('verify', '--tenant', tenant, '--from', FROM, '--to', TO);
     expect(intact.code).toBe(0);
     expect(intact.stdout).toContain('ledger intact — 400 subjects, 2000 events verified');
 
     const subjectKey = [...seeded.subjects.keys()][17];
     const db = getDb();
     await tamperEvent(db, tenant, subjectKey, 3, ['source'], 'double_opt_in');
-    const broken = await cli(['verify', '--tenant', tenant, '--from', FROM, '--to', TO]);
+    const broken = await cli('verify', '--tenant', tenant, '--from', FROM, '--to', TO);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(`BROKEN  ${subjectKey}  seq 3  hash_mismatch`);
     // Without a range every subject of the tenant is verified (from the state items).
-    const all = await cli(['verify', '--tenant', tenant, '--json']);
+    const all = await cli('verify', '--tenant', tenant, '--json');
     expect(all.code).toBe(1);
     expect(JSON.parse(all.stdout)).toMatchObject({
       subjects: 400,
@@ -167,7 +151,7 @@ describeLocal('consent-gate erasures', () => {
     const soon = await createErasureRequest(db, t, { subjectKeys: ['b'], requestedVia: 'letter' }, at(27));
     await createErasureRequest(db, t, { subjectKeys: ['c'], requestedVia: 'web' }, at(2));
 
-    const run = await cli(['erasures', 'due', '--tenant', t, '--within', '7', '--json']);
+    const run = await cli('erasures', 'due', '--tenant', t, '--within', '7', '--json');
     expect(run.code).toBe(3);
     const { requests } = JSON.parse(run.stdout);
     expect(requests.map((r: { requestId: string; status: string }) => [r.requestId, r.status])).toEqual([
@@ -177,10 +161,10 @@ describeLocal('consent-gate erasures', () => {
     expect(requests[1].daysLeft).toBeGreaterThanOrEqual(1);
     expect(requests[1].daysLeft).toBeLessThanOrEqual(4);
 
-    const text = await cli(['erasures', 'list', '--tenant', t, '--status', 'pending']);
+    const text = await cli('erasures', 'list', '--tenant', t, '--status', 'pending');
     expect(text.code).toBe(0);
     expect(text.stdout.trim().split('\n')).toHaveLength(3);
     expect(text.stdout).toMatch(new RegExp(`OVERDUE\\s+${overdue.requestId}.*days late`));
-    expect((await cli(['erasures', 'due', '--tenant', t, '--within', 'soon'])).code).toBe(2);
+    expect((await cli('erasures', 'due', '--tenant', t, '--within', 'soon')).code).toBe(2);
   });
 });

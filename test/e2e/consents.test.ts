@@ -11,9 +11,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const gate = (subject: object, channel = 'whatsapp', extra: object = {}) =>
-  api.post('/v1/gate/check', { subject, channel, ...extra });
-
 describe('POST /v1/consents', () => {
   it('records a consent with a national number and answers the contract fields', async () => {
     const res = await api.post(
@@ -37,7 +34,7 @@ describe('POST /v1/consents', () => {
     expect(res.body.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(res.body.subjectKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // The same number in E.164 is the same subject.
-    const check = await gate({ phone: '+33612345678' });
+    const check = await api.gateCheck({ phone: '+33612345678' });
     expect(check.body.subjectKey).toBe(res.body.subjectKey);
     expect(check.body.decision).toBe('allow');
     // The evidence keeps a keyed hash of the IP, never the IP.
@@ -95,7 +92,10 @@ describe('withdrawal and fresh consent', () => {
     expect(w.status).toBe(200);
     expect(w.body.withdrawn).toEqual([{ channel: 'whatsapp', purpose: 'marketing' }]);
     expect(w.body.withdrawnAt).toBeTruthy();
-    expect((await gate(subject)).body).toMatchObject({ decision: 'block', reasons: [{ code: 'consent_withdrawn' }] });
+    expect((await api.gateCheck(subject)).body).toMatchObject({
+      decision: 'block',
+      reasons: [{ code: 'consent_withdrawn' }],
+    });
     const imp = await api.post('/v1/consents', grantBody({ subject, source: 'import' }));
     expect(imp.status).toBe(409);
     expect(imp.body.code).toBe('fresh_consent_required');
@@ -105,7 +105,7 @@ describe('withdrawal and fresh consent', () => {
     // The person's own fresh consent is accepted.
     const fresh = await api.post('/v1/consents', grantBody({ subject, source: 'double_opt_in' }));
     expect(fresh.status).toBe(201);
-    expect((await gate(subject)).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 
   it('an objection without any consent blocks future imports on every channel', async () => {
@@ -135,8 +135,8 @@ describe('withdrawal and fresh consent', () => {
         { channel: 'email', purpose: 'marketing' },
       ]),
     );
-    expect((await gate(subject, 'sms')).body.decision).toBe('block');
-    expect((await gate(subject, 'email', { purpose: 'newsletter' })).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'sms')).body.decision).toBe('block');
+    expect((await api.gateCheck(subject, 'email', { purpose: 'newsletter' })).body.decision).toBe('allow');
   });
 });
 

@@ -1,7 +1,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { revokeApiKey } from '../../shared/auth/api-keys.ts';
-import { getDb } from '../../shared/store/db.ts';
+import { revokeApiKey } from '#shared/auth/api-keys.ts';
+import { getDb } from '#store/db.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultPolicy } from '../../shared/domain/policy.ts';
+import { defaultPolicy } from '#domain/policy.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
 
@@ -18,21 +18,17 @@ const setPolicy = async (overrides: object) => {
   expect(res.status).toBe(200);
 };
 const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
-const check = (subject: object, channel: string, extra: object = {}) =>
-  api.post('/v1/gate/check', { subject, channel, ...extra });
 const sendEvents = async (subjectKey: string) =>
-  ((await api.get(`/v1/subjects/${subjectKey}/events`)).body.events as { type: string }[]).filter(
-    (e) => e.type === 'send.recorded',
-  );
+  (await api.events(subjectKey)).filter((e) => e.type === 'send.recorded');
 
 describe('the gate applies the tenant policy', () => {
   it('consentMaxAgeDays', async () => {
     await setPolicy({ consentMaxAgeDays: 10 });
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject, grantedAt: hoursAgo(24 * 11) }));
-    expect((await check(subject, 'whatsapp')).body.reasons[0].code).toBe('consent_expired');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.reasons[0].code).toBe('consent_expired');
     await setPolicy({ consentMaxAgeDays: 30 });
-    expect((await check(subject, 'whatsapp')).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.decision).toBe('allow');
   });
 
   it('signal weights and thresholds: one strong clue blocks under a strict policy', async () => {
@@ -40,14 +36,14 @@ describe('the gate applies the tenant policy', () => {
     await api.post('/v1/consents', grantBody({ subject }));
     await api.post('/v1/signals', { subject, channel: 'whatsapp', type: 'last_seen_hidden' });
     await setPolicy({});
-    expect((await check(subject, 'whatsapp')).body).toMatchObject({ decision: 'allow', warnings: [] });
+    expect((await api.gateCheck(subject, 'whatsapp')).body).toMatchObject({ decision: 'allow', warnings: [] });
     await setPolicy({ signalWeights: { ...defaultPolicy().signalWeights, last_seen_hidden: 0.5 } });
-    expect((await check(subject, 'whatsapp')).body.warnings[0].code).toBe('block_suspected');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.warnings[0].code).toBe('block_suspected');
     await setPolicy({
       signalWeights: { ...defaultPolicy().signalWeights, last_seen_hidden: 0.5 },
       blockThreshold: 0.45,
     });
-    expect((await check(subject, 'whatsapp')).body.reasons[0].code).toBe('likely_blocked');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.reasons[0].code).toBe('likely_blocked');
   });
 
   it('undeliveredAfterHours: a send never delivered counts as undelivered, without any further call', async () => {
@@ -67,11 +63,11 @@ describe('the gate applies the tenant policy', () => {
         observedAt: hoursAgo(h),
       });
     }
-    const g = await check(subject, 'whatsapp');
+    const g = await api.gateCheck(subject, 'whatsapp');
     expect(g.body.reasons[0].code).toBe('likely_blocked');
     expect(g.body.reasons[0].signals.every((s: { inferred?: boolean }) => s.inferred)).toBe(true);
     await setPolicy({ undeliveredAfterHours: 72 });
-    expect((await check(subject, 'whatsapp')).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.decision).toBe('allow');
   });
 
   it('crossChannelCooldownDays: a likely block on WhatsApp pauses SMS and voice marketing', async () => {
@@ -86,7 +82,7 @@ describe('the gate applies the tenant policy', () => {
         observedAt: hoursAgo(h),
       });
     }
-    const sms = await check(subject, 'sms');
+    const sms = await api.gateCheck(subject, 'sms');
     expect(sms.body.decision).toBe('block');
     expect(sms.body.reasons).toEqual([
       expect.objectContaining({
@@ -95,29 +91,29 @@ describe('the gate applies the tenant policy', () => {
         message: expect.stringContaining('whatsapp'),
       }),
     ]);
-    expect((await check(subject, 'voice')).body.reasons[0].code).toBe('cross_channel_cooldown');
-    expect((await check(subject, 'whatsapp')).body.reasons[0].code).toBe('likely_blocked');
+    expect((await api.gateCheck(subject, 'voice')).body.reasons[0].code).toBe('cross_channel_cooldown');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.reasons[0].code).toBe('likely_blocked');
     // Checked before the block was likely, SMS was fine; with no cooldown it is fine now.
-    expect((await check(subject, 'sms', { at: hoursAgo(2.5) })).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'sms', { at: hoursAgo(2.5) })).body.decision).toBe('allow');
     await setPolicy({ crossChannelCooldownDays: 0 });
-    expect((await check(subject, 'sms')).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'sms')).body.decision).toBe('allow');
   });
 
   it('frequencyCaps with record: true count allowed sends; a blocked check records nothing', async () => {
     await setPolicy({ frequencyCaps: [{ channel: '*', purpose: '*', max: 2, perDays: 7 }] });
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject }));
-    const dry = await check(subject, 'whatsapp');
+    const dry = await api.gateCheck(subject, 'whatsapp');
     expect(dry.body.decision).toBe('allow');
     for (let i = 0; i < 2; i++)
-      expect((await check(subject, 'whatsapp', { record: true })).body.decision).toBe('allow');
-    const capped = await check(subject, 'whatsapp', { record: true });
+      expect((await api.gateCheck(subject, 'whatsapp', { record: true })).body.decision).toBe('allow');
+    const capped = await api.gateCheck(subject, 'whatsapp', { record: true });
     expect(capped.body.decision).toBe('block');
     expect(capped.body.reasons[0]).toMatchObject({ code: 'frequency_cap' });
     expect(capped.body.reasons[0].availableAt).toBeTruthy();
     expect(await sendEvents(capped.body.subjectKey)).toHaveLength(2);
     // An unknown subject with record: true writes nothing either.
-    const unknown = await check({ phone: phone() }, 'whatsapp', { record: true });
+    const unknown = await api.gateCheck({ phone: phone() }, 'whatsapp', { record: true });
     expect(unknown.body.reasons[0].code).toBe('no_consent');
     expect((await api.get(`/v1/subjects/${unknown.body.subjectKey}/events`)).status).toBe(404);
   });
@@ -126,7 +122,9 @@ describe('the gate applies the tenant policy', () => {
     await setPolicy({ frequencyCaps: [{ channel: 'whatsapp', purpose: 'marketing', max: 3, perDays: 1 }] });
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject }));
-    const results = await Promise.all(Array.from({ length: 20 }, () => check(subject, 'whatsapp', { record: true })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => api.gateCheck(subject, 'whatsapp', { record: true })),
+    );
     expect(results.every((r) => r.status === 200)).toBe(true);
     const decisions = results.map((r) => r.body.decision);
     expect(decisions.filter((d) => d === 'allow')).toHaveLength(3);
@@ -139,18 +137,18 @@ describe('the gate applies the tenant policy', () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject, grantedAt: '2026-01-01T00:00:00Z' }));
     // Spring forward in Paris (29 March 2026): 23:00 CET → 09:00 CEST = 07:00 UTC.
-    const spring = await check(subject, 'whatsapp', { at: '2026-03-28T22:00:00Z' });
+    const spring = await api.gateCheck(subject, 'whatsapp', { at: '2026-03-28T22:00:00Z' });
     expect(spring.body).toMatchObject({ decision: 'defer', retryAfter: '2026-03-29T07:00:00.000Z' });
     expect(spring.body.reasons[0].code).toBe('quiet_hours');
     // Fall back (25 October 2026): 22:00 CEST → 09:00 CET = 08:00 UTC.
-    const fall = await check(subject, 'whatsapp', { at: '2026-10-24T20:00:00Z' });
+    const fall = await api.gateCheck(subject, 'whatsapp', { at: '2026-10-24T20:00:00Z' });
     expect(fall.body.retryAfter).toBe('2026-10-25T08:00:00.000Z');
     // The request's time zone wins over the policy's default.
-    const ny = await check(subject, 'whatsapp', { at: '2026-11-24T10:00:00Z', timezone: 'America/New_York' });
+    const ny = await api.gateCheck(subject, 'whatsapp', { at: '2026-11-24T10:00:00Z', timezone: 'America/New_York' });
     expect(ny.body.retryAfter).toBe('2026-11-24T14:00:00.000Z');
-    expect((await check(subject, 'whatsapp', { at: '2026-11-24T10:00:00Z' })).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'whatsapp', { at: '2026-11-24T10:00:00Z' })).body.decision).toBe('allow');
     // A deferred recorded check counts nothing.
-    const deferred = await check(subject, 'whatsapp', { at: '2026-03-28T22:00:00Z', record: true });
+    const deferred = await api.gateCheck(subject, 'whatsapp', { at: '2026-03-28T22:00:00Z', record: true });
     expect(deferred.body.decision).toBe('defer');
     expect(await sendEvents(deferred.body.subjectKey)).toHaveLength(0);
     // The batch applies it too, with per-item time zones.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { defaultPolicy } from '../../shared/domain/policy.ts';
-import { getDb } from '../../shared/store/db.ts';
-import { clearPolicyCache, putPolicy } from '../../shared/store/policy.ts';
+import { defaultPolicy } from '#domain/policy.ts';
+import { getDb } from '#store/db.ts';
+import { clearPolicyCache, putPolicy } from '#store/policy.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 
@@ -17,12 +17,9 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const check = (subject: object, extra: object = {}) =>
-  api.post('/v1/gate/check', { subject, channel: 'whatsapp', ...extra });
-
 describeLocal('POST /v1/gate/check', () => {
   it('answers 200 block no_consent for an unknown subject, with the contract fields', async () => {
-    const res = await check({ phone: phone() });
+    const res = await api.gateCheck({ phone: phone() });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       decision: 'block',
@@ -43,18 +40,18 @@ describeLocal('POST /v1/gate/check', () => {
       '/v1/consents',
       grantBody({ subject, grantedAt: '2025-01-01T00:00:00Z', expiresAt: '2025-06-01T00:00:00Z' }),
     );
-    expect((await check(subject)).body.reasons[0].code).toBe('consent_expired');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('consent_expired');
     // Evaluated at a time before expiry, it allows.
-    expect((await check(subject, { at: '2025-05-01T00:00:00Z' })).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'whatsapp', { at: '2025-05-01T00:00:00Z' })).body.decision).toBe('allow');
   });
 
   it("applies the policy's consentMaxAgeDays", async () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject, grantedAt: '2023-01-01T00:00:00Z' }));
-    expect((await check(subject)).body.reasons[0].code).toBe('consent_expired');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('consent_expired');
     await putPolicy(getDb(), tenant, { ...defaultPolicy(), consentMaxAgeDays: 3650 });
     clearPolicyCache();
-    expect((await check(subject)).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
     await putPolicy(getDb(), tenant, defaultPolicy());
     clearPolicyCache();
   });
@@ -62,8 +59,8 @@ describeLocal('POST /v1/gate/check', () => {
   it('checks the purpose asked for', async () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject, purpose: 'newsletter' }));
-    expect((await check(subject)).body.reasons[0].code).toBe('no_consent');
-    expect((await check(subject, { purpose: 'newsletter' })).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('no_consent');
+    expect((await api.gateCheck(subject, 'whatsapp', { purpose: 'newsletter' })).body.decision).toBe('allow');
   });
 });
 
@@ -115,7 +112,7 @@ describeLocal('erasure requests', () => {
     const received = new Date(res.body.receivedAt);
     const due = new Date(res.body.dueBy);
     expect(due.getUTCMonth()).toBe((received.getUTCMonth() + 1) % 12);
-    expect((await check(subject)).body.reasons[0].code).toBe('erasure_pending');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('erasure_pending');
     // An import is refused while erasure is pending.
     expect((await api.post('/v1/consents', grantBody({ subject, source: 'import' }))).body.code).toBe(
       'fresh_consent_required',
@@ -128,7 +125,7 @@ describeLocal('erasure requests', () => {
     expect(done.status).toBe(200);
     expect(done.body.status).toBe('completed');
     expect(done.body.completedAt).toBeTruthy();
-    expect((await check(subject)).body.reasons[0].code).toBe('subject_erased');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('subject_erased');
     const one = await api.get(`/v1/erasure-requests/${res.body.requestId}`);
     expect(one.body).toMatchObject({ status: 'completed', dueBy: res.body.dueBy });
     expect((await api.get('/v1/erasure-requests?status=completed')).body.requests[0].requestId).toBe(
@@ -140,7 +137,7 @@ describeLocal('erasure requests', () => {
     // A later import is still refused; the person's own fresh consent is accepted.
     expect((await api.post('/v1/consents', grantBody({ subject, source: 'import' }))).status).toBe(409);
     expect((await api.post('/v1/consents', grantBody({ subject, source: 'web_form' }))).status).toBe(201);
-    expect((await check(subject)).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 
   it('erases at once with immediate: true', async () => {
@@ -149,7 +146,7 @@ describeLocal('erasure requests', () => {
     const res = await api.post('/v1/erasure-requests', { subjects: [subject], requestedVia: 'web', immediate: true });
     expect(res.status).toBe(202);
     expect(res.body.status).toBe('completed');
-    expect((await check(subject)).body.reasons[0].code).toBe('subject_erased');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('subject_erased');
   });
 
   it('404 for an unknown request; 400 for a bad status filter', async () => {

@@ -1,23 +1,7 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { cli } from '../helpers/cli.ts';
 import { tenantId } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
-
-const run = promisify(execFile);
-const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
-
-/** Runs the operator CLI against the test run's DynamoDB Local. */
-async function cli(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(TSX, ['cli/main.ts', ...args], { env: process.env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 let server: Awaited<ReturnType<typeof startServer>>;
 beforeAll(async () => {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, expect, inject, it } from 'vitest';
-import { freePort } from '../../infra/local/dynamo.ts';
-import { getDb } from '../../shared/store/db.ts';
+import { freePort } from '#infra/local/dynamo.ts';
+import { getDb } from '#store/db.ts';
 import { describeLocal } from '../helpers/http.ts';
 
 const started: ChildProcess[] = [];

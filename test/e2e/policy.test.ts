@@ -12,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 describe('GET/PUT /v1/policy', () => {
-  itLocal('starts with the defaults of API.md', async () => {
+  itLocal('starts with the documented defaults', async () => {
     const res = await admin.get('/v1/policy');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { signLink } from '../../shared/links/token.ts';
-import { getSecrets } from '../../shared/secrets.ts';
-import { getDb } from '../../shared/store/db.ts';
-import { getState } from '../../shared/store/subjects.ts';
+import { signLink } from '#shared/links/token.ts';
+import { getSecrets } from '#shared/secrets.ts';
+import { getDb } from '#store/db.ts';
+import { getState } from '#store/subjects.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 
@@ -44,9 +44,6 @@ async function links(subject: Record<string, string>, channel = 'whatsapp', extr
 }
 const ownActionAt = async (subjectKey: string) => (await getState(getDb(), tenant, subjectKey))?.lastOwnActionAt;
 const path = (url: string) => new URL(url).pathname;
-const gate = async (subject: Record<string, string>, channel = 'whatsapp') =>
-  (await api.post('/v1/gate/check', { subject, channel })).body;
-const events = async (subjectKey: string) => (await api.get(`/v1/subjects/${subjectKey}/events`)).body.events ?? [];
 
 describeLocal('POST /v1/optout-links', () => {
   it('answers 201 with both links, the expiry and the e-mail headers', async () => {
@@ -84,7 +81,7 @@ describeLocal('opt-out page', () => {
   it('GET shows who is writing and what stops, with the page security headers, and records nothing', async () => {
     const subject = await consented();
     const link = await links(subject);
-    const before = await events(link.subjectKey);
+    const before = await api.events(link.subjectKey);
     for (let i = 0; i < 3; i++) {
       const page = await web.get(path(link.url), { headers: { 'accept-language': 'fr-FR,fr;q=0.9,en;q=0.5' } });
       expect(page.status).toBe(200);
@@ -100,8 +97,8 @@ describeLocal('opt-out page', () => {
       expect(page.headers.get('x-content-type-options')).toBe('nosniff');
       expect(page.headers.get('set-cookie')).toBeNull();
     }
-    expect(await events(link.subjectKey)).toEqual(before);
-    expect((await gate(subject)).decision).toBe('allow');
+    expect(await api.events(link.subjectKey)).toEqual(before);
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
     const english = await web.get(`${path(link.url)}?lang=en`, { headers: { 'accept-language': 'fr' } });
     expect(english.text).toContain('Stop offers and news on WhatsApp?');
   });
@@ -113,10 +110,10 @@ describeLocal('opt-out page', () => {
     const done = await web.post(path(link.url), undefined, form({}));
     expect(done.status).toBe(200);
     expect(done.text).toContain('Done: these messages are stopped');
-    const decision = await gate(subject);
+    const decision = (await api.gateCheck(subject)).body;
     expect(decision.decision).toBe('block');
     expect(decision.reasons[0].code).toBe('consent_withdrawn');
-    const ledger = await events(link.subjectKey);
+    const ledger = await api.events(link.subjectKey);
     expect(ledger.at(-1)).toMatchObject({
       type: 'consent.withdrawn',
       source: 'self_service_link',
@@ -127,7 +124,7 @@ describeLocal('opt-out page', () => {
     const again = await web.post(path(link.url), undefined, form({}));
     expect(again.status).toBe(200);
     expect(again.text).toContain('Done: these messages are stopped');
-    expect(await events(link.subjectKey)).toHaveLength(ledger.length);
+    expect(await api.events(link.subjectKey)).toHaveLength(ledger.length);
     const page = await web.get(path(link.url));
     expect(page.text).toContain('You already stopped these messages');
     expect(page.text).not.toContain('<button');
@@ -139,8 +136,8 @@ describeLocal('opt-out page', () => {
     const res = await web.post(path(link.url), undefined, form({ 'List-Unsubscribe': 'One-Click' }));
     expect(res.status).toBe(200);
     expect(res.headers.get('set-cookie')).toBeNull();
-    expect((await gate(subject, 'email')).reasons[0].code).toBe('consent_withdrawn');
-    expect((await events(link.subjectKey)).at(-1)).toMatchObject({ source: 'one_click', channel: 'email' });
+    expect((await api.gateCheck(subject, 'email')).body.reasons[0].code).toBe('consent_withdrawn');
+    expect((await api.events(link.subjectKey)).at(-1)).toMatchObject({ source: 'one_click', channel: 'email' });
   });
 
   it('RFC 8058 one-click POST as multipart/form-data works too', async () => {
@@ -150,15 +147,15 @@ describeLocal('opt-out page', () => {
     body.set('List-Unsubscribe', 'One-Click');
     const res = await fetch(link.url, { method: 'POST', body });
     expect(res.status).toBe(200);
-    expect((await gate(subject, 'email')).reasons[0].code).toBe('consent_withdrawn');
-    expect((await events(link.subjectKey)).at(-1)).toMatchObject({ source: 'one_click' });
+    expect((await api.gateCheck(subject, 'email')).body.reasons[0].code).toBe('consent_withdrawn');
+    expect((await api.events(link.subjectKey)).at(-1)).toMatchObject({ source: 'one_click' });
   });
 
   it('a link for a subject without consent records an objection that blocks', async () => {
     const subject = { phone: phone() };
     const link = await links(subject, 'sms');
     expect((await web.post(path(link.url), undefined, form({}))).status).toBe(200);
-    const decision = await gate(subject, 'sms');
+    const decision = (await api.gateCheck(subject, 'sms')).body;
     expect(decision.reasons[0]).toMatchObject({ code: 'consent_withdrawn' });
     expect(decision.reasons[0].message).toContain('objection');
   });
@@ -171,8 +168,8 @@ describeLocal('opt-out page', () => {
     await otherApi.post('/v1/consents', grantBody({ subject, channel: 'whatsapp' }));
     const link = await links(subject, 'whatsapp');
     await web.post(path(link.url), undefined, form({}));
-    expect((await gate(subject, 'whatsapp')).decision).toBe('block');
-    expect((await gate(subject, 'sms')).decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.decision).toBe('block');
+    expect((await api.gateCheck(subject, 'sms')).body.decision).toBe('allow');
     const elsewhere = await otherApi.post('/v1/gate/check', { subject, channel: 'whatsapp' });
     expect(elsewhere.body.decision).toBe('allow');
   });
@@ -206,8 +203,8 @@ describeLocal('refused links', () => {
         expect(res.text).not.toContain('Émile');
       }
     }
-    expect((await gate(subject)).decision).toBe('allow');
-    expect(await events(link.subjectKey)).toHaveLength(1);
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
+    expect(await api.events(link.subjectKey)).toHaveLength(1);
   });
 
   it('an expired genuine link gets a 410 page with the privacy contact, and records nothing', async () => {
@@ -229,7 +226,7 @@ describeLocal('refused links', () => {
     expect(res.status).toBe(410);
     expect(res.text).toContain('This link has expired');
     expect(res.text).toContain('mailto:dpo@emile.example');
-    expect((await gate(subject)).decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 
   it('an opt-out link does not open the preference centre, nor the reverse', async () => {
@@ -240,7 +237,7 @@ describeLocal('refused links', () => {
     expect(asPrefs.text).toContain('not meant for this page');
     const prefsToken = path(link.preferencesUrl).split('/')[2];
     expect((await web.post(`/optout/${prefsToken}`, undefined, form({}))).status).toBe(400);
-    expect((await gate(subject)).decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 
   it('a body that is not a form is refused with a page and nothing recorded', async () => {
@@ -254,7 +251,7 @@ describeLocal('refused links', () => {
       raw: 'garbage without boundaries',
     });
     expect(broken.status).toBe(400);
-    expect((await gate(subject)).decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 });
 
@@ -272,18 +269,18 @@ describeLocal('preference centre', () => {
     const stopped = await web.post(prefs, undefined, form({ action: 'withdraw', scope: 'sms|marketing' }));
     expect(stopped.status).toBe(200);
     // A change in the preference centre is the person's own action: it resets the consent age.
-    expect(await ownActionAt(link.subjectKey)).toBe((await events(link.subjectKey)).at(-1).at);
+    expect(await ownActionAt(link.subjectKey)).toBe((await api.events(link.subjectKey)).at(-1).at);
     expect(stopped.text).toContain('Done: you will no longer receive offers and news by SMS.');
-    expect((await gate(subject, 'sms')).reasons[0].code).toBe('consent_withdrawn');
-    expect((await gate(subject, 'whatsapp')).decision).toBe('allow');
+    expect((await api.gateCheck(subject, 'sms')).body.reasons[0].code).toBe('consent_withdrawn');
+    expect((await api.gateCheck(subject, 'whatsapp')).body.decision).toBe('allow');
 
     const given = await web.post(prefs, undefined, form({ action: 'grant', scope: 'sms|marketing' }));
     expect(given.status).toBe(200);
     expect(given.text).toContain(`privacy notice version ${NOTICE}`);
-    const allowed = await gate(subject, 'sms');
+    const allowed = (await api.gateCheck(subject, 'sms')).body;
     expect(allowed.decision).toBe('allow');
     expect(allowed.consent.noticeVersion).toBe(NOTICE);
-    const ledger = await events(link.subjectKey);
+    const ledger = await api.events(link.subjectKey);
     expect(ledger.slice(-2).map((e: { type: string; source: string }) => [e.type, e.source])).toEqual([
       ['consent.withdrawn', 'preference_center'],
       ['consent.granted', 'preference_center'],
@@ -292,20 +289,20 @@ describeLocal('preference centre', () => {
 
     const twice = await web.post(prefs, undefined, form({ action: 'grant', scope: 'sms|marketing' }));
     expect(twice.status).toBe(200);
-    expect(await events(link.subjectKey)).toHaveLength(ledger.length);
+    expect(await api.events(link.subjectKey)).toHaveLength(ledger.length);
   });
 
   it('cannot add a scope the subject never had, and records nothing then', async () => {
     const subject = await consented('whatsapp');
     const link = await links(subject);
     const prefs = path(link.preferencesUrl);
-    const before = await events(link.subjectKey);
+    const before = await api.events(link.subjectKey);
     for (const scope of ['sms|marketing', 'whatsapp|newsletter', '*|*', 'fax|marketing', 'nonsense']) {
       const res = await web.post(prefs, undefined, form({ action: 'grant', scope }));
       expect(res.status).toBe(400);
     }
-    expect(await events(link.subjectKey)).toEqual(before);
-    expect((await gate(subject, 'sms')).reasons[0].code).toBe('no_consent');
+    expect(await api.events(link.subjectKey)).toEqual(before);
+    expect((await api.gateCheck(subject, 'sms')).body.reasons[0].code).toBe('no_consent');
   });
 
   it('records a confirmed visit as preferences.visited (a GET alone records nothing)', async () => {
@@ -313,10 +310,10 @@ describeLocal('preference centre', () => {
     const link = await links(subject);
     const prefs = path(link.preferencesUrl);
     await web.get(prefs);
-    expect(await events(link.subjectKey)).toHaveLength(1);
+    expect(await api.events(link.subjectKey)).toHaveLength(1);
     const res = await web.post(prefs, undefined, form({ action: 'confirm' }));
     expect(res.text).toContain('your choices are confirmed');
-    expect((await events(link.subjectKey)).at(-1)).toMatchObject({
+    expect((await api.events(link.subjectKey)).at(-1)).toMatchObject({
       type: 'preferences.visited',
       source: 'preference_center',
     });
@@ -328,13 +325,13 @@ describeLocal('preference centre', () => {
     const prefs = path(link.preferencesUrl);
     const unticked = await web.post(prefs, undefined, form({ action: 'erase' }));
     expect(unticked.status).toBe(400);
-    expect((await gate(subject)).decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
 
     const res = await web.post(`${prefs}?lang=fr`, undefined, form({ action: 'erase', confirm: 'yes' }));
     expect(res.status).toBe(200);
     expect(res.text).toMatch(/Votre demande de suppression a été reçue le .+ au plus tard le \d{1,2} \S+ \d{4}/);
-    expect((await gate(subject)).reasons[0].code).toBe('erasure_pending');
-    const requested = (await events(link.subjectKey)).at(-1);
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('erasure_pending');
+    const requested = (await api.events(link.subjectKey)).at(-1);
     expect(requested.type).toBe('erasure.requested');
     const request = await api.get(`/v1/erasure-requests/${requested.data.requestId}`);
     expect(request.body).toMatchObject({
@@ -345,7 +342,7 @@ describeLocal('preference centre', () => {
 
     const again = await web.post(prefs, undefined, form({ action: 'erase', confirm: 'yes' }));
     expect(again.status).toBe(200);
-    expect(await events(link.subjectKey)).toHaveLength(2);
+    expect(await api.events(link.subjectKey)).toHaveLength(2);
     expect(again.text).not.toContain('<button');
   });
 
@@ -363,7 +360,7 @@ describeLocal('preference centre', () => {
     expect(page.text).toMatch(/Your data was deleted on \d{1,2} [A-Z][a-z]+ \d{4}\./);
     expect(page.text).not.toContain('<button');
     expect((await web.post(path(link.preferencesUrl), undefined, form({ action: 'confirm' }))).status).toBe(200);
-    expect(await events(link.subjectKey)).toHaveLength(1);
+    expect(await api.events(link.subjectKey)).toHaveLength(1);
   });
 
   it('shows an unknown subject that nothing is recorded, and records nothing', async () => {
@@ -373,6 +370,6 @@ describeLocal('preference centre', () => {
     expect(page.status).toBe(200);
     expect(page.text).toContain('rien n’est enregistré à votre sujet');
     await web.post(path(link.preferencesUrl), undefined, form({ action: 'erase', confirm: 'yes' }));
-    expect(await events(link.subjectKey)).toEqual([]);
+    expect(await api.events(link.subjectKey)).toEqual([]);
   });
 });

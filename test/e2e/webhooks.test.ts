@@ -45,12 +45,7 @@ function deliver(payload: unknown, options: { signature?: string | null; raw?: s
 }
 
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
-const lookup = (subject: object, c = api) => c.post('/v1/subjects/lookup', { subject });
-const gate = (subject: object, c = api) => c.post('/v1/gate/check', { subject, channel: 'whatsapp' });
-const eventsOf = async (subject: object) => {
-  const l = await lookup(subject);
-  return (await api.get(`/v1/subjects/${l.body.subjectKey}/events`)).body.events as { type: string; source: string }[];
-};
+const eventsOf = async (subject: object) => api.events((await api.lookup(subject)).body.subjectKey);
 
 describeLocal('GET /v1/webhooks/whatsapp — verification handshake', () => {
   it('echoes the challenge as plain text when mode and token match', async () => {
@@ -88,7 +83,7 @@ describeLocal('POST /v1/webhooks/whatsapp — signature', () => {
     expect((await deliver(payload, { raw: spaced, signature: sign(JSON.stringify(payload), SECRET) })).status).toBe(
       401,
     );
-    expect((await lookup(subject)).status).toBe(404);
+    expect((await api.lookup(subject)).status).toBe(404);
   });
 
   it('answers 503 while WHATSAPP_APP_SECRET is unset', async () => {
@@ -116,13 +111,13 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
       ]),
     );
     expect(ok.status).toBe(200);
-    expect((await lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0 });
+    expect((await api.lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0 });
 
     const failures = [30, 20, 10].map((m) => status(subject, 'failed', minutesAgo(m), { errorCode: 131026 }));
     expect((await deliver(envelope([change(PNID, { statuses: failures })]))).status).toBe(200);
-    const view = (await lookup(subject)).body.signals.whatsapp;
+    const view = (await api.lookup(subject)).body.signals.whatsapp;
     expect(view.level).toBe('likely');
-    const g = await gate(subject);
+    const g = await api.gateCheck(subject);
     expect(g.body.decision).toBe('block');
     expect(g.body.reasons[0].code).toBe('likely_blocked');
     expect((await eventsOf(subject)).filter((e) => e.type === 'signal.recorded')).toHaveLength(6);
@@ -133,15 +128,15 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
     await api.post('/v1/consents', grantBody({ subject }));
     const limits = [131049, 130472].map((code) => status(subject, 'failed', minutesAgo(5), { errorCode: code }));
     await deliver(envelope([change(PNID, { statuses: limits })]));
-    expect((await gate(subject)).body).toMatchObject({ decision: 'allow', warnings: [], blockLikelihood: 0 });
+    expect((await api.gateCheck(subject)).body).toMatchObject({ decision: 'allow', warnings: [], blockLikelihood: 0 });
 
     await deliver(
       envelope([change(PNID, { statuses: [status(subject, 'failed', minutesAgo(1), { errorCode: 131050 })] })]),
     );
-    const g = await gate(subject);
+    const g = await api.gateCheck(subject);
     expect(g.body.decision).toBe('block');
     expect(g.body.reasons[0]).toMatchObject({ code: 'consent_withdrawn' });
-    const consents = (await lookup(subject)).body.consents;
+    const consents = (await api.lookup(subject)).body.consents;
     expect(
       consents.find((c: { channel: string; status: string }) => c.channel === 'whatsapp' && c.status === 'withdrawn'),
     ).toMatchObject({
@@ -158,16 +153,16 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
       status(subject, 'failed', minutesAgo(11), { id, errorCode: 131026 }),
     ];
     await deliver(envelope([change(PNID, { statuses: failures })]));
-    expect((await lookup(subject)).body.signals.whatsapp.level).not.toBe('none');
+    expect((await api.lookup(subject)).body.signals.whatsapp.level).not.toBe('none');
     await deliver(envelope([change(PNID, { statuses: [status(subject, 'delivered', minutesAgo(10), { id })] })]));
-    expect((await lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0 });
+    expect((await api.lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0 });
     // An old delivery arriving late does not wipe out a newer failure.
     const subject2 = { phone: phone() };
     await deliver(
       envelope([change(PNID, { statuses: [status(subject2, 'failed', minutesAgo(5), { errorCode: 131026 })] })]),
     );
     await deliver(envelope([change(PNID, { statuses: [status(subject2, 'delivered', minutesAgo(60))] })]));
-    expect((await lookup(subject2)).body.signals.whatsapp.level).toBe('suspected');
+    expect((await api.lookup(subject2)).body.signals.whatsapp.level).toBe('suspected');
   });
 });
 
@@ -176,9 +171,9 @@ describeLocal('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject }));
     await deliver(envelope([change(PNID, preference(subject, 'stop', minutesAgo(10)))]));
-    expect((await gate(subject)).body.reasons[0].code).toBe('consent_withdrawn');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('consent_withdrawn');
     await deliver(envelope([change(PNID, preference(subject, 'resume', minutesAgo(5)))]));
-    const g = await gate(subject);
+    const g = await api.gateCheck(subject);
     expect(g.body.decision).toBe('allow');
     expect(g.body.consent.noticeVersion).toBe('wa-notice-2026-11');
     const events = await eventsOf(subject);
@@ -194,7 +189,7 @@ describeLocal('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
     await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(60) }));
     await deliver(envelope([change(PNID, preference(subject, 'resume', minutesAgo(5)))]));
     await deliver(envelope([change(PNID, preference(subject, 'stop', minutesAgo(10)))]));
-    expect((await gate(subject)).body.decision).toBe('allow');
+    expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 
   it('an opt-out keyword as text, button or interactive reply withdraws (source keyword); START gives it back', async () => {
@@ -207,11 +202,11 @@ describeLocal('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
       const subject = { phone: phone() };
       await api.post('/v1/consents', grantBody({ subject }));
       expect((await deliver(envelope([change(PNID, inbound(subject, minutesAgo(3), reply))]))).status).toBe(200);
-      const g = await gate(subject);
+      const g = await api.gateCheck(subject);
       expect(g.body.reasons[0].code, reply.type).toBe('consent_withdrawn');
       expect(g.body.reasons[0].message).toContain('keyword');
       await deliver(envelope([change(PNID, inbound(subject, minutesAgo(1), { type: 'text', body: 'start' }))]));
-      expect((await gate(subject)).body.decision, reply.type).toBe('allow');
+      expect((await api.gateCheck(subject)).body.decision, reply.type).toBe('allow');
     }
   });
 
@@ -221,11 +216,11 @@ describeLocal('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
     await deliver(
       envelope([change(PNID, { statuses: [status(subject, 'failed', minutesAgo(9), { errorCode: 131026 })] })]),
     );
-    expect((await gate(subject)).body.reasons[0].code).toBe('consent_expired');
+    expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('consent_expired');
     await deliver(
       envelope([change(PNID, inbound(subject, minutesAgo(2), { type: 'text', body: 'STOP PLEASE call me tomorrow' }))]),
     );
-    const g = await gate(subject);
+    const g = await api.gateCheck(subject);
     expect(g.body).toMatchObject({ decision: 'allow', blockLikelihood: 0 });
   });
 });
@@ -256,11 +251,11 @@ describeLocal('POST /v1/webhooks/whatsapp — delivery', () => {
     const res = await deliver(payload);
     expect(res.status).toBe(200);
     // The unrouted phone number's read receipt was not applied to tenant A.
-    expect((await lookup(a)).body.signals.whatsapp.level).toBe('suspected');
-    expect((await lookup({ waUserId: userId })).body.signals.whatsapp).toMatchObject({ level: 'none' });
+    expect((await api.lookup(a)).body.signals.whatsapp.level).toBe('suspected');
+    expect((await api.lookup({ waUserId: userId })).body.signals.whatsapp).toMatchObject({ level: 'none' });
     // B's status went to the other tenant only.
-    expect((await lookup(b)).status).toBe(404);
-    expect((await lookup(b, other)).body.signals.whatsapp.level).toBe('suspected');
+    expect((await api.lookup(b)).status).toBe(404);
+    expect((await other.lookup(b)).body.signals.whatsapp.level).toBe('suspected');
     // A non-JSON body that is correctly signed is a 400, not a 500.
     expect((await deliver(undefined, { raw: 'not json' })).status).toBe(400);
   });

@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { apiEvent, lambdaContext } from '../../bench/lib.ts';
-import { handler as consents } from '../../functions/consents/handler.ts';
-import { handler as gate } from '../../functions/gate/handler.ts';
-import { createDocumentClient } from '../../shared/store/client.ts';
-import { setDb } from '../../shared/store/db.ts';
+import { handler as consents } from '#functions/consents/handler.ts';
+import { handler as gate } from '#functions/gate/handler.ts';
+import { lambdaContext } from '#infra/local/server.ts';
+import { createDocumentClient } from '#store/client.ts';
+import { setDb } from '#store/db.ts';
 import { grantBody, phone, tenantId } from '../helpers/factories.ts';
+import { apiEvent } from '../helpers/lambda.ts';
 
 /*
  * The real client configuration (shared/store/client.ts: maxAttempts, timeouts) against an endpoint that

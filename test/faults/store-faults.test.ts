@@ -4,30 +4,23 @@ import {
   ThrottlingException,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import * as lib from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { apiEvent, lambdaContext } from '../../bench/lib.ts';
-import { handler as authorize } from '../../functions/authorizer/handler.ts';
-import { handler as consents } from '../../functions/consents/handler.ts';
-import { handler as erasure } from '../../functions/erasure/handler.ts';
-import { handler as gate } from '../../functions/gate/handler.ts';
-import { handler as subjects } from '../../functions/subjects/handler.ts';
-import { verifyChain } from '../../shared/domain/ledger.ts';
-import { resolveSubject } from '../../shared/identity/resolve.ts';
-import { createDocumentClient, storeConfigFromEnv } from '../../shared/store/client.ts';
-import { type Db, getDb, setDb } from '../../shared/store/db.ts';
-import { listErasureRequests } from '../../shared/store/erasure.ts';
-import { getState, listEvents } from '../../shared/store/subjects.ts';
+import { verifyChain } from '#domain/ledger.ts';
+import { handler as authorize } from '#functions/authorizer/handler.ts';
+import { handler as consents } from '#functions/consents/handler.ts';
+import { handler as erasure } from '#functions/erasure/handler.ts';
+import { handler as gate } from '#functions/gate/handler.ts';
+import { handler as subjects } from '#functions/subjects/handler.ts';
+import { lambdaContext } from '#infra/local/server.ts';
+import { resolveSubject } from '#shared/identity/resolve.ts';
+import { createDocumentClient, storeConfigFromEnv } from '#store/client.ts';
+import { type Db, getDb, setDb } from '#store/db.ts';
+import { listErasureRequests } from '#store/erasure.ts';
+import { getState, listEvents } from '#store/subjects.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
+import { apiEvent } from '../helpers/lambda.ts';
 
 /*
  * Faults the real store cannot produce on demand, injected with aws-sdk-client-mock into the client the
@@ -38,12 +31,13 @@ import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 const real: Db = getDb();
 const faulty = createDocumentClient(storeConfigFromEnv());
 const mock = mockClient(faulty);
+const { BatchGetCommand, GetCommand, TransactWriteCommand } = lib;
 const COMMANDS = [
   GetCommand,
-  PutCommand,
-  UpdateCommand,
-  DeleteCommand,
-  QueryCommand,
+  lib.PutCommand,
+  lib.UpdateCommand,
+  lib.DeleteCommand,
+  lib.QueryCommand,
   BatchGetCommand,
   TransactWriteCommand,
 ];

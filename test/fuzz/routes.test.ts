@@ -2,11 +2,10 @@ import { request } from 'node:http';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTable } from '../../infra/local/bootstrap.ts';
-import { ROUTES, type Route, routeKey } from '../../infra/routes.ts';
-import { type Db, getDb, setDb } from '../../shared/store/db.ts';
+import { ROUTES, type Route, routeKey } from '#http/routes.ts';
+import { type Db, getDb } from '#store/db.ts';
 import { grantBody, phone, tenantId, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, startServerOnTable } from '../helpers/http.ts';
 
 /*
  * Hostile input against every route of the route table (routes added later are covered by themselves),
@@ -21,19 +20,16 @@ import { client, startServer } from '../helpers/http.ts';
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
 const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 12);
 
-let server: Awaited<ReturnType<typeof startServer>>;
+let server: Awaited<ReturnType<typeof startServerOnTable>>;
 let db: Db;
 let keys: { admin: string; gateOnly: string };
 let known: { subjectKey: string; requestId: string; policy: unknown; subject: { phone: string } };
 
 beforeAll(async () => {
-  const shared = getDb();
-  db = { client: shared.client, table: `consent-gate-fuzz-${tenantId('t')}` };
-  await ensureTable(db);
-  setDb(db);
+  db = { client: getDb().client, table: `consent-gate-fuzz-${tenantId('t')}` };
   process.env.WHATSAPP_APP_SECRET = 'fuzz-app-secret';
   process.env.WHATSAPP_VERIFY_TOKEN = 'fuzz-verify-token';
-  server = await startServer();
+  server = await startServerOnTable(db);
   const tenant = tenantId('fuzz');
   keys = {
     admin: (await tenantWithKey(['admin'], tenant)).key,
@@ -52,7 +48,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  setDb(undefined);
   delete process.env.WHATSAPP_APP_SECRET;
   delete process.env.WHATSAPP_VERIFY_TOKEN;
 });

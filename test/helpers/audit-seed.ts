@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import type { LedgerEvent } from '../../shared/domain/ledger.ts';
-import { emptyState, type SubjectState } from '../../shared/domain/subject-state.ts';
-import type { Db } from '../../shared/store/db.ts';
-import { chainEvent, eventItem } from '../../shared/store/subjects.ts';
-import { keys } from '../../shared/store/table.ts';
+import type { LedgerEvent } from '#domain/ledger.ts';
+import { emptyState, type SubjectState } from '#domain/subject-state.ts';
+import { mapLimit } from '#shared/concurrency.ts';
+import type { Db } from '#store/db.ts';
+import { chainEvent, eventItem } from '#store/subjects.ts';
+import { keys } from '#store/table.ts';
 
 /** A subjectKey-shaped random key (43 base64url characters, like an HMAC-SHA-256). */
 export const randomSubjectKey = () => randomBytes(32).toString('base64url');
@@ -16,17 +17,13 @@ const CHANNELS = ['whatsapp', 'sms', 'email'] as const;
 export async function batchPut(db: Db, items: Record<string, unknown>[], inFlight = 4): Promise<void> {
   const chunks: Record<string, unknown>[][] = [];
   for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
-  let next = 0;
-  const worker = async () => {
-    while (next < chunks.length) {
-      let pending = chunks[next++].map((Item) => ({ PutRequest: { Item } }));
-      while (pending.length) {
-        const out = await db.client.send(new BatchWriteCommand({ RequestItems: { [db.table]: pending } }));
-        pending = (out.UnprocessedItems?.[db.table] ?? []) as typeof pending;
-      }
+  await mapLimit(chunks, inFlight, async (chunk) => {
+    let pending = chunk.map((Item) => ({ PutRequest: { Item } }));
+    while (pending.length) {
+      const out = await db.client.send(new BatchWriteCommand({ RequestItems: { [db.table]: pending } }));
+      pending = (out.UnprocessedItems?.[db.table] ?? []) as typeof pending;
     }
-  };
-  await Promise.all(Array.from({ length: inFlight }, worker));
+  });
 }
 
 export interface Seeded {

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { isValidPhoneNumber } from 'libphonenumber-js/max';
-import { createApiKey, type Scope } from '../../shared/auth/api-keys.ts';
-import { getDb } from '../../shared/store/db.ts';
+import { createApiKey, type Scope } from '#shared/auth/api-keys.ts';
+import { getDb } from '#store/db.ts';
 
 /** A tenant id no other test uses. */
 export const tenantId = (prefix = 't') => `${prefix}-${randomBytes(5).toString('hex')}`;

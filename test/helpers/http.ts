@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'vitest';
-import { createLocalServer } from '../../infra/local/server.ts';
+import { ensureTable } from '#infra/local/bootstrap.ts';
+import { createLocalServer } from '#infra/local/server.ts';
+import { type Db, setDb } from '#store/db.ts';
 
 /**
  * A deployed stage to test instead of the local server: `API_URL` (the stack's ApiUrl output) and
@@ -45,6 +47,23 @@ export async function startServer(): Promise<{ url: string; close: () => Promise
   };
 }
 
+/**
+ * The local server against a table of the test's own, created here (for tests that scan the whole table or
+ * kill its store); `close` gives the process the run's table back.
+ */
+export async function startServerOnTable(db: Db): Promise<{ url: string; close: () => Promise<void> }> {
+  await ensureTable(db);
+  setDb(db);
+  const server = await startServer();
+  return {
+    url: server.url,
+    close: async () => {
+      await server.close();
+      setDb(undefined);
+    },
+  };
+}
+
 /** A small client for one base URL and key. */
 export function client(baseUrl: string, key?: string) {
   async function call<T = any>(
@@ -84,5 +103,15 @@ export function client(baseUrl: string, key?: string) {
     ) => call<T>('POST', path, body, options),
     put: <T = any>(path: string, body?: unknown, options?: { headers?: Record<string, string> }) =>
       call<T>('PUT', path, body, options),
+    /** `POST /v1/gate/check` for one subject; `extra` adds `at`, `record`, `timezone`… */
+    gateCheck: (subject: object, channel = 'whatsapp', extra: object = {}) =>
+      call('POST', '/v1/gate/check', { subject, channel, ...extra }),
+    /** `POST /v1/subjects/lookup`. */
+    lookup: (subject: object) => call('POST', '/v1/subjects/lookup', { subject }),
+    /** A subject's ledger events; none for an unknown subject (404). */
+    events: async <E = any>(subjectKey: string): Promise<E[]> => {
+      const res = await call('GET', `/v1/subjects/${subjectKey}/events`);
+      return res.status === 404 ? [] : res.body.events;
+    },
   };
 }

@@ -1,6 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 
-/** Realistic WhatsApp Cloud API webhook payloads (shapes from REFERENCE.md), built per test. */
+/**
+ * Realistic WhatsApp Cloud API webhook payloads, built per test (shapes from Meta's webhook references,
+ * linked from docs/api.md#whatsapp-webhook).
+ */
 
 export const unix = (iso: string) => String(Math.floor(Date.parse(iso) / 1000));
 export const wamid = () => `wamid.HBgL${randomBytes(18).toString('base64url')}`;

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { PROJECT_ROOT } from '../../infra/constructs/consent-function.ts';
-import { ConsentGateStack, type ConsentGateStackProps } from '../../infra/stack.ts';
+import { PROJECT_ROOT } from '#infra/constructs/consent-function.ts';
+import { ConsentGateStack, type ConsentGateStackProps } from '#infra/stack.ts';
 
 /** CloudFormation resources as the template has them. */
 export type Resources = Record<

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TABLE_ACCESS } from '../../infra/constructs/consent-table.ts';
-import { FUNCTIONS, type FunctionName, ROUTES, routeKey } from '../../infra/routes.ts';
-import { AUTHORIZER_GRANT, FUNCTION_GRANTS } from '../../infra/stack.ts';
-import { TABLE } from '../../shared/store/table.ts';
+import { FUNCTIONS, type FunctionName, ROUTES, routeKey } from '#http/routes.ts';
+import { TABLE_ACCESS } from '#infra/constructs/consent-table.ts';
+import { AUTHORIZER_GRANT, FUNCTION_GRANTS } from '#infra/stack.ts';
+import { TABLE } from '#store/table.ts';
 import { phone, tenantWithKey } from '../helpers/factories.ts';
 import { logicalId, type Resources, roleGrants, synthStack } from './stack-fixture.ts';
 
@@ -30,7 +30,7 @@ beforeAll(() => {
 afterAll(() => synth?.cleanup());
 
 describe('routes and functions come from the route table', () => {
-  it('declares every route of infra/routes.ts, and nothing else but $default', () => {
+  it('declares every route of the route table, and nothing else but $default', () => {
     const keys = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
     expect(keys.sort()).toEqual([...ROUTES.map(routeKey), '$default'].sort());
   });
@@ -107,7 +107,7 @@ describe('routes and functions come from the route table', () => {
   });
 
   it('ships the dashboard files beside the audit bundle, where DASHBOARD_ASSETS_DIR points', async () => {
-    const { DASHBOARD_ASSETS } = await import('../../shared/pages/dashboard/page.ts');
+    const { DASHBOARD_ASSETS } = await import('#shared/pages/dashboard/page.ts');
     const audit = resources[fnId('audit')];
     const dir = join(synth.outdir, audit.Metadata['aws:asset:path']);
     const assetsDir = audit.Properties.Environment.Variables.DASHBOARD_ASSETS_DIR as string;
@@ -133,7 +133,7 @@ describe('API key authorizer', () => {
 });
 
 describe('the table', () => {
-  it('is on-demand, recoverable, protected, retained, KMS-encrypted, with TTL and the GSIs of DESIGN.md', () => {
+  it('is on-demand, recoverable, protected, retained, KMS-encrypted, with TTL and the GSIs of the data model', () => {
     const [, table] = ofType('AWS::DynamoDB::Table')[0];
     expect(table.DeletionPolicy).toBe('Retain');
     expect(table.UpdateReplacePolicy).toBe('Retain');

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../infra/constructs/consent-function.ts';
+import { PROJECT_ROOT } from '#infra/constructs/consent-function.ts';
 
 mkdirSync(join(PROJECT_ROOT, 'cdk.out'), { recursive: true });
 const outdir = mkdtempSync(join(PROJECT_ROOT, 'cdk.out', 'test-cli-'));

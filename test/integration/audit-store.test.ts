@@ -1,20 +1,16 @@
 import { Writable } from 'node:stream';
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hashEvent } from '../../shared/domain/ledger.ts';
-import {
-  auditEvents,
-  auditPage,
-  decodeCursor,
-  exportEvents,
-  summarise,
-  verifyRange,
-  verifySubjects,
-} from '../../shared/store/audit.ts';
-import type { Db } from '../../shared/store/db.ts';
-import { getDb } from '../../shared/store/db.ts';
-import { auditShard, eventItem } from '../../shared/store/subjects.ts';
-import { keys } from '../../shared/store/table.ts';
+import { hashEvent } from '#domain/ledger.ts';
+import { toProblem } from '#http/errors.ts';
+import { auditPage, exportEvents } from '#shared/services/audit-export.ts';
+import { verifyRange, verifySubjects } from '#shared/services/audit-verify.ts';
+import { auditEvents, decodeCursor } from '#store/audit-index.ts';
+import { summarise } from '#store/audit-summary.ts';
+import type { Db } from '#store/db.ts';
+import { getDb } from '#store/db.ts';
+import { auditShard, eventItem } from '#store/subjects.ts';
+import { keys } from '#store/table.ts';
 import { type Seeded, seedLedger, tamperEvent } from '../helpers/audit-seed.ts';
 import { tenantId } from '../helpers/factories.ts';
 
@@ -151,7 +147,10 @@ describe('audit export over the sharded day index', () => {
       } as unknown as Db['client'],
     });
     // The second day fails: a full walk surfaces it as 503 store_unavailable.
-    await expect(collect(auditEvents(failing('2026-10-31'), tenant, RANGE))).rejects.toMatchObject({
+    const walk = collect(auditEvents(failing('2026-10-31'), tenant, RANGE)).catch((error) => {
+      throw toProblem(error);
+    });
+    await expect(walk).rejects.toMatchObject({
       status: 503,
       code: 'store_unavailable',
     });

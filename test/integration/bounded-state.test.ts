@@ -1,13 +1,13 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { recordSignal } from '../../shared/domain/likelihood.ts';
-import { type Policy, PolicySchema } from '../../shared/domain/policy.ts';
-import { recordSend } from '../../shared/domain/sends.ts';
-import { grantConsent, type SubjectState } from '../../shared/domain/subject-state.ts';
-import { CHANNELS } from '../../shared/domain/vocabulary.ts';
-import { getDb } from '../../shared/store/db.ts';
-import { appendChange, getState, listEvents } from '../../shared/store/subjects.ts';
-import { keys } from '../../shared/store/table.ts';
+import { recordSignal } from '#domain/likelihood.ts';
+import { type Policy, PolicySchema } from '#domain/policy.ts';
+import { recordSend } from '#domain/sends.ts';
+import { grantConsent, type SubjectState } from '#domain/subject-state.ts';
+import { CHANNELS } from '#domain/vocabulary.ts';
+import { getDb } from '#store/db.ts';
+import { appendChange, getState, listEvents } from '#store/subjects.ts';
+import { keys } from '#store/table.ts';
 import { phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
 
@@ -77,7 +77,8 @@ describe('bounded state', () => {
   it(`keeps the state item well under 4 KB (one read unit) when ${FLOOD} signals and ${FLOOD} sends hit every channel`, async () => {
     const db = getDb();
     const subjectKey = `flood-${tenant}`.padEnd(43, '0').slice(0, 43);
-    for (const channel of CHANNELS) await appendChange(db, tenant, subjectKey, grant(channel) as never, 'externalId');
+    const kind = 'externalId';
+    for (const channel of CHANNELS) await appendChange(db, tenant, subjectKey, grant(channel) as never, { kind });
     // The flood is folded with the same pure functions the handlers use (20,000 transactions would take
     // minutes here), written as the state, then more signals go through the real append on top of it.
     let state = (await getState(db, tenant, subjectKey)) as SubjectState;

@@ -1,12 +1,12 @@
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { requestErasure } from '../../shared/domain/erasure.ts';
-import { verifyChain } from '../../shared/domain/ledger.ts';
-import { grantConsent, withdrawConsent } from '../../shared/domain/subject-state.ts';
-import { getDb } from '../../shared/store/db.ts';
-import { eraseSubject } from '../../shared/store/erasure.ts';
-import { appendChange, getState, getStates, listEvents } from '../../shared/store/subjects.ts';
-import { keys } from '../../shared/store/table.ts';
+import { requestErasure } from '#domain/erasure.ts';
+import { verifyChain } from '#domain/ledger.ts';
+import { grantConsent, withdrawConsent } from '#domain/subject-state.ts';
+import { getDb } from '#store/db.ts';
+import { eraseSubject } from '#store/erasure.ts';
+import { appendChange, getState, getStates, listEvents } from '#store/subjects.ts';
+import { keys } from '#store/table.ts';
 import { tenantId } from '../helpers/factories.ts';
 
 const grantInput = (i: number) => ({

@@ -2,13 +2,12 @@ import { randomInt } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTable } from '../../infra/local/bootstrap.ts';
-import { ROUTES } from '../../infra/routes.ts';
-import { verifyChain } from '../../shared/domain/ledger.ts';
-import { type Db, getDb, setDb } from '../../shared/store/db.ts';
-import { getState, listEvents } from '../../shared/store/subjects.ts';
+import { verifyChain } from '#domain/ledger.ts';
+import { ROUTES } from '#http/routes.ts';
+import { type Db, getDb } from '#store/db.ts';
+import { getState, listEvents } from '#store/subjects.ts';
 import { phone, tenantId, tenantWithKey } from '../helpers/factories.ts';
-import { client, startServer } from '../helpers/http.ts';
+import { client, startServerOnTable } from '../helpers/http.ts';
 
 /*
  * A bounded soak: mixed gate checks, batch checks, grants, withdrawals and signals from concurrent
@@ -25,25 +24,20 @@ const SUBJECTS = 150;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-let server: Awaited<ReturnType<typeof startServer>>;
+let server: Awaited<ReturnType<typeof startServerOnTable>>;
 let db: Db;
 let tenant: string;
 let api: ReturnType<typeof client>;
 
 beforeAll(async () => {
   db = { client: getDb().client, table: `consent-gate-soak-${tenantId('t')}` };
-  await ensureTable(db);
-  setDb(db);
-  server = await startServer();
+  server = await startServerOnTable(db);
   const key = await tenantWithKey(['admin']);
   tenant = key.tenant;
   api = client(server.url, key.key);
 });
 
-afterAll(async () => {
-  await server?.close();
-  setDb(undefined);
-});
+afterAll(() => server?.close());
 
 const heapAfterGc = () => {
   gc();
@@ -70,7 +64,7 @@ describe('soak', () => {
         const roll = Math.random();
         const subject = { phone: pick() };
         if (roll < 0.45) {
-          const res = await api.post('/v1/gate/check', { subject, channel: channel() });
+          const res = await api.gateCheck(subject, channel());
           count(`gate ${res.status}`);
           if (res.status !== 200) unexpected.push(`gate ${res.status} ${res.body?.code}`);
         } else if (roll < 0.5) {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SubjectErased } from '#domain/errors.ts';
 import {
   applySignal,
   blockCrossedAt,
@@ -9,7 +10,6 @@ import {
   PENDING_MAX,
   recordSignal,
   type SignalInput,
-  SubjectErasedError,
 } from '#domain/likelihood.ts';
 import { type BlockClue, DEFAULT_SIGNAL_WEIGHTS, defaultPolicy, type SignalType } from '#domain/policy.ts';
 import { emptyState } from '#domain/subject-state.ts';
@@ -241,7 +241,7 @@ describe('recordSignal', () => {
     };
     expect(() =>
       recordSignal(tomb, { channel: 'sms', type: 'call_failed', observedAt: iso(1), source: 'api' }, policy, iso(1)),
-    ).toThrow(SubjectErasedError);
+    ).toThrow(SubjectErased);
   });
 });
 

@@ -1,16 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dueBy, erasureStatus, requestErasure, tombstone } from '#domain/erasure.ts';
+import { FreshConsentRequired } from '#domain/errors.ts';
 import { decide } from '#domain/gate.ts';
 import { defaultPolicy } from '#domain/policy.ts';
-import {
-  type Change,
-  emptyState,
-  FreshConsentRequiredError,
-  grantConsent,
-  type SubjectState,
-  withdrawConsent,
-} from '#domain/subject-state.ts';
+import { type Change, emptyState, grantConsent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
 import { CHANNELS, type Channel } from '#domain/vocabulary.ts';
 
 const NOW = '2026-11-24T10:00:00.000Z';
@@ -115,9 +109,9 @@ describe('the gate on consent', () => {
 
   it('refuses an import over a withdrawal, an objection or an erasure', () => {
     const imp = grant('whatsapp', { source: 'import' });
-    expect(() => run(grant(), withdraw('whatsapp', 'marketing'), imp)).toThrow(FreshConsentRequiredError);
-    expect(() => run(withdraw(), imp)).toThrow(FreshConsentRequiredError);
-    expect(() => run((s) => requestErasure(s, 'er1', NOW), imp)).toThrow(FreshConsentRequiredError);
+    expect(() => run(grant(), withdraw('whatsapp', 'marketing'), imp)).toThrow(FreshConsentRequired);
+    expect(() => run(withdraw(), imp)).toThrow(FreshConsentRequired);
+    expect(() => run((s) => requestErasure(s, 'er1', NOW), imp)).toThrow(FreshConsentRequired);
     expect(() => run(imp)).not.toThrow();
     expect(() => run(grant(), withdraw('whatsapp', 'marketing'), grant())).not.toThrow();
   });

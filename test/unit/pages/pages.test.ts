@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { ServiceUnavailableError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
 import { errorPage } from '#shared/pages/errors.ts';
 import { escapeHtml, html, raw } from '#shared/pages/html.ts';
@@ -10,6 +9,7 @@ import { CONTENT_SECURITY_POLICY, contactLink, pageHeaders, renderPage, STYLE } 
 import { optoutDonePage, optoutPage } from '#shared/pages/optout.ts';
 import { preferencesPage } from '#shared/pages/preferences.ts';
 import { pageRoute, readForm } from '#shared/pages/route.ts';
+import { StoreUnavailable } from '#store/errors.ts';
 
 const evil = '<script>alert("x")</script>&\'';
 const controller = { name: evil, privacyContact: 'dpo@example.org' };
@@ -215,8 +215,8 @@ describe('page routes', () => {
   const context = {} as Context;
 
   it('turn a store failure into a French 503 page with retry-after, not problem+json', async () => {
-    const route = pageRoute(async () => {
-      throw new ServiceUnavailableError();
+    const route = pageRoute('GET /optout/{token}', async () => {
+      throw new StoreUnavailable();
     });
     const res = await route(event(), context);
     expect(res.statusCode).toBe(503);
@@ -226,7 +226,7 @@ describe('page routes', () => {
   });
 
   it('turn an unexpected error into a 500 page that never shows its message', async () => {
-    const route = pageRoute(async () => {
+    const route = pageRoute('GET /optout/{token}', async () => {
       throw new Error('secret detail at /srv/app.ts:12');
     });
     const res = await route(event({ queryStringParameters: { lang: 'en' } }), context);

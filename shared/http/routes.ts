@@ -32,9 +32,11 @@ export interface Route {
 
 /**
  * The one route table: the local server serves it, the CDK stack generates API Gateway routes and
- * functions from it, the OpenAPI document lists it. A route cannot exist in one runtime only.
+ * functions from it, the OpenAPI document lists it, each function's `dispatch` checks its handlers
+ * against it. A route cannot exist in one runtime only. Adding a route = one line here and one
+ * `api(...)` (or `publicRoute`/`pageRoute`) in its function's handler.
  */
-export const ROUTES: readonly Route[] = [
+const TABLE = [
   { method: 'GET', path: '/v1/health', fn: 'health', summary: 'Liveness and store reachability' },
   { method: 'POST', path: '/v1/consents', fn: 'consents', scope: 'consents:write', summary: 'Record a consent' },
   {
@@ -188,7 +190,18 @@ export const ROUTES: readonly Route[] = [
     summary: "Replace the tenant's gate policy",
   },
   { method: 'GET', path: '/openapi.json', fn: 'docs', summary: 'This API as OpenAPI 3.1' },
-];
+] as const satisfies readonly Route[];
+
+export const ROUTES: readonly Route[] = TABLE;
+
+type Row = (typeof TABLE)[number];
+type KeyOf<R> = R extends { method: infer M extends string; path: infer P extends string } ? `${M} ${P}` : never;
+/** A route's API Gateway key, e.g. `POST /v1/consents`. */
+export type RouteKey = KeyOf<Row>;
+/** The key of a route that needs an API key (served by `api`). */
+export type ScopedRouteKey = KeyOf<Extract<Row, { scope: Scope }>>;
+/** The key of a public route (served by `publicRoute` or `pageRoute`). */
+export type PublicRouteKey = Exclude<RouteKey, ScopedRouteKey>;
 
 /** Where a request lands: a route with its path parameters, or the methods the path accepts. */
 export type RouteMatch =
@@ -228,4 +241,13 @@ export function matchRoute(method: string, path: string): RouteMatch {
 }
 
 /** API Gateway's route key for a route, e.g. `POST /v1/consents`. */
-export const routeKey = (route: Route) => `${route.method} ${route.path}`;
+export const routeKey = (route: Route) => `${route.method} ${route.path}` as RouteKey;
+
+const byKey = new Map(ROUTES.map((route) => [routeKey(route), route]));
+
+/** The table's route for a key; throws (at module load, where handlers declare their routes) if there is none. */
+export function routeOf(key: RouteKey): Route {
+  const route = byKey.get(key);
+  if (!route) throw new Error(`${key} is not in the route table`);
+  return route;
+}

@@ -1,12 +1,13 @@
+// WhatsApp webhook processing: a verified delivery's notifications, routed to tenants and applied to the ledger.
 import { ProblemError } from '#http/errors.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { logger } from '#shared/log.ts';
 import { countWebhookEvent } from '#shared/metrics.ts';
+import { applyNotification } from '#shared/whatsapp/actions.ts';
+import { type Notification, notificationsOf } from '#shared/whatsapp/payload.ts';
 import type { Db } from '#store/db.ts';
 import { getPolicy } from '#store/policy.ts';
 import { AlreadyAppliedError, appendChange } from '#store/subjects.ts';
-import { applyNotification } from './actions.ts';
-import type { Notification } from './payload.ts';
 
 /** The metric name of a notification: what it was, never who (e.g. `signal.message_undelivered.131026`). */
 function eventName(n: Notification): string {
@@ -32,7 +33,7 @@ export interface ProcessReport {
  * the service cannot use (not a valid phone number) is skipped; a store failure propagates (503, and
  * Meta retries the whole delivery: what was already applied is then recognised as a replay).
  */
-export async function processNotifications(db: Db, notifications: Notification[]): Promise<ProcessReport> {
+async function processNotifications(db: Db, notifications: Notification[]): Promise<ProcessReport> {
   const report: ProcessReport = { recorded: 0, replayed: 0, unchanged: 0, invalid: 0 };
   for (const n of notifications) {
     let resolved: Awaited<ReturnType<typeof resolveSubject>>;
@@ -52,8 +53,7 @@ export async function processNotifications(db: Db, notifications: Notification[]
         n.tenant,
         resolved.subjectKey,
         (current, next) => applyNotification(current, n, policy, next, now),
-        resolved.identifier.kind,
-        { once: n.replayId, onceTtlDays: REPLAY_TTL_DAYS },
+        { kind: resolved.identifier.kind, once: n.replayId, onceTtlDays: REPLAY_TTL_DAYS },
       );
       if (event) report.recorded++;
       else report.unchanged++;
@@ -66,4 +66,19 @@ export async function processNotifications(db: Db, notifications: Notification[]
   }
   logger.info('whatsapp webhook processed', { ...report });
   return report;
+}
+
+/**
+ * Processes a verified webhook delivery: its notifications routed to tenants (`tenantFor`) and applied;
+ * what could not be routed or read is logged and counted as skipped.
+ */
+export async function processWebhook(
+  db: Db,
+  payload: unknown,
+  tenantFor: (phoneNumberId: string) => string | undefined,
+): Promise<ProcessReport & { received: number; skipped: number }> {
+  const { notifications, skipped } = notificationsOf(payload, tenantFor);
+  if (skipped.length) logger.info('whatsapp webhook items skipped', { skipped });
+  const report = await processNotifications(db, notifications);
+  return { received: notifications.length, ...report, skipped: skipped.length };
 }
