@@ -6,6 +6,7 @@ const { keysCommand } = await import('./commands/keys.ts');
 const { exportCommand } = await import('./commands/export.ts');
 const { verifyCommand } = await import('./commands/verify.ts');
 const { erasuresCommand } = await import('./commands/erasures.ts');
+const { retentionCommand } = await import('./commands/retention.ts');
 const { openStore } = await import('./store.ts');
 const { processIo, UsageError } = await import('./io.ts');
 
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
   export: exportCommand,
   verify: verifyCommand,
   erasures: erasuresCommand,
+  retention: retentionCommand,
 };
 
 const USAGE = `usage: consent-gate <command> [options]
@@ -30,6 +32,7 @@ commands:
   verify --tenant T [--from D --to D] [--json]                 ledger verification (exit 1 when broken)
   erasures due --tenant T [--within N] [--json]                erasure requests due within N days (exit 3 if overdue)
   erasures list --tenant T [--status S] [--json]               erasure requests with their deadlines
+  retention run [--tenant T] [--dry-run] [--json]              purge inactive subjects, expired proof, old signal details
 
 store: DYNAMODB_ENDPOINT + TABLE_NAME when set, else the local store in DATA_DIR (default .data)`;
 

@@ -15,6 +15,7 @@ import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
@@ -23,6 +24,7 @@ import { FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.t
 import { Alarms } from './constructs/alarms.ts';
 import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
 import { ConsentTable, type TableAccessLevel } from './constructs/consent-table.ts';
+import { JobSchedule } from './constructs/job-schedule.ts';
 import { type SecretName, ServiceSecrets } from './constructs/service-secrets.ts';
 
 /** What one function is given: table access, secrets, size, and files it reads at run time. */
@@ -51,11 +53,14 @@ export const FUNCTION_GRANTS = {
   // Reads states and the policy; `record: true` appends a send event (conditional Puts), idempotency records.
   gate: { table: 'write', secrets: ['identifier'], memorySize: 1024 },
   consents: { table: 'write', secrets: ['identifier'] },
-  subjects: { table: 'read', secrets: ['identifier'] },
+  // Reads a subject's ledger; the access copy appends its `access.provided` event.
+  subjects: { table: 'write', secrets: ['identifier'] },
   erasure: { table: 'erase', secrets: ['identifier'], timeout: Duration.seconds(29) },
   signals: { table: 'write', secrets: ['identifier'] },
   webhooks: { table: 'write', secrets: ['identifier', 'whatsapp'] },
   policy: { table: 'write', secrets: [] },
+  // Registers notices (a transaction of two conditional Puts), reads them by key and by Query.
+  notices: { table: 'write', secrets: [] },
   selfservice: { table: 'write', secrets: ['identifier', 'linkKeys'] },
   // Exports and chain verification walk many events: more memory (CPU) and API Gateway's full 29 s.
   // The dashboard page serves its script, styles and chart.js from files shipped beside the bundle.
@@ -73,6 +78,21 @@ export const FUNCTION_GRANTS = {
   },
   docs: { table: 'none', secrets: [] },
 } as const satisfies Record<FunctionName, FunctionGrant>;
+
+/**
+ * Jobs: functions run by a schedule, not by a route (`functions/<name>/handler.ts` all the same), and when.
+ * - `retention` (docs/dpo.md, "Retention"): daily; walks every subject (a Scan), erases the inactive ones,
+ *   ends expired proof and deletes old signal details. Up to Lambda's 15 minutes; no secret.
+ */
+export const JOB_GRANTS = {
+  retention: { table: 'retention', secrets: [], memorySize: 1024, timeout: Duration.minutes(15) },
+} as const satisfies Record<string, FunctionGrant>;
+export type JobName = keyof typeof JOB_GRANTS;
+
+/** When each job runs (UTC): at night, away from business hours in Europe. */
+export const JOB_SCHEDULES: Record<JobName, ScheduleExpression> = {
+  retention: ScheduleExpression.cron({ minute: '15', hour: '3' }),
+};
 
 /** The authorizer reads one API-key item by its hash; it needs no secret (keys are stored hashed). */
 export const AUTHORIZER_GRANT: FunctionGrant = { table: 'lookup', secrets: [] };
@@ -123,6 +143,7 @@ export class ConsentGateStack extends Stack {
   readonly table: ConsentTable;
   readonly functions: Partial<Record<FunctionName, ConsentFunction>>;
   readonly authorizer: ConsentFunction;
+  readonly jobs: Record<JobName, ConsentFunction>;
   readonly alarmTopic: Topic;
 
   constructor(scope: Construct, id: string, props: ConsentGateStackProps) {
@@ -170,6 +191,14 @@ export class ConsentGateStack extends Stack {
     const deployed = FUNCTIONS.filter((name) => name === 'docs' || ROUTES.some((route) => route.fn === name));
     this.functions = Object.fromEntries(deployed.map((name) => [name, build(name, FUNCTION_GRANTS[name])]));
     this.authorizer = build('authorizer', AUTHORIZER_GRANT);
+    this.jobs = { retention: build('retention', JOB_GRANTS.retention) };
+    for (const [name, job] of Object.entries(this.jobs)) {
+      new JobSchedule(this, `Schedule-${name}`, {
+        job,
+        schedule: JOB_SCHEDULES[name as JobName],
+        description: `consent-gate ${props.stage}: the daily ${name} job`,
+      });
+    }
 
     const authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', this.authorizer.function, {
       authorizerName: 'api-key',
@@ -253,7 +282,8 @@ export class ConsentGateStack extends Stack {
       api: this.api,
       stage,
       table: this.table.table,
-      functions: [...Object.values(this.functions), this.authorizer],
+      functions: [...Object.values(this.functions), this.authorizer, ...Object.values(this.jobs)],
+      jobs: Object.values(this.jobs),
       gate: this.functions.gate as ConsentFunction,
       gateLatencyP99: props.gateLatencyP99 ?? Duration.millis(500),
     });

@@ -144,3 +144,18 @@ export function tenantKey(secrets: Secrets, tenant: string, use = 'subject'): Bu
 }
 
 const derivedKeys = new WeakMap<Secrets, Map<string, Buffer>>();
+
+/** What a {@link tenantDigest} is for: each use has its own derived key. */
+export type DigestUse = 'evidence' | 'replay' | 'idempotency';
+
+/**
+ * A keyed digest of a value that may contain an identifier (an IP address, a webhook notification naming a
+ * phone number, a request body): HMAC-SHA-256 with the tenant's key for that use, base64url. A plain hash
+ * of such data is brute-forced back to the phone number from a copy of the table; this one is not, and
+ * the same value gives different digests in different tenants and uses.
+ */
+export async function tenantDigest(tenant: string, use: DigestUse, value: string): Promise<string> {
+  return createHmac('sha256', tenantKey(await getSecrets(), tenant, use))
+    .update(value)
+    .digest('base64url');
+}

@@ -6,7 +6,7 @@ import type { Db } from '#store/db.ts';
 import { type CliIo, UsageError } from '../io.ts';
 
 const USAGE = `consent-gate erasures due --tenant T [--within N] [--json]      received requests due within N days (default 7), overdue included
-consent-gate erasures list --tenant T [--status received|overdue|pending|completed] [--json]`;
+consent-gate erasures list --tenant T [--status received|overdue|pending|completed|cancelled] [--json]`;
 
 /**
  * `erasures due|list` — erasure deadlines for the DPO (e.g. a daily cron). `due` exits 3 when a request

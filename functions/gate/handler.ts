@@ -13,7 +13,7 @@ import { newUlid } from '#shared/ids.ts';
 import { countGateDecision, countGateDecisions } from '#shared/metrics.ts';
 import { type GateBatch, GateBatchSchema, GateCheckSchema } from '#shared/schemas/gate.ts';
 import { getDb } from '#store/db.ts';
-import { getPolicy } from '#store/policy.ts';
+import { getGatePolicy } from '#store/policy.ts';
 import { appendChange, getState, getStates } from '#store/subjects.ts';
 
 /**
@@ -21,7 +21,7 @@ import { appendChange, getState, getStates } from '#store/subjects.ts';
  * `record: true` the decision is taken inside the append, from the state just read, and an allowed send
  * is counted in the same transaction (version-conditioned): parallel checks cannot exceed a cap.
  */
-export const check = api('POST /v1/gate/check', { body: GateCheckSchema }, async ({ body, tenant }) => {
+export const check = api('POST /v1/gate/check', { body: GateCheckSchema }, async ({ body, tenant, actor }) => {
   const now = new Date().toISOString();
   const at = body.at ?? now;
   const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
@@ -29,12 +29,12 @@ export const check = api('POST /v1/gate/check', { body: GateCheckSchema }, async
   const req = { channel: body.channel, purpose: body.purpose, at, timezone: body.timezone };
   const decisionId = `dec_${newUlid()}`;
   if (!body.record) {
-    const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getPolicy(db, tenant)]);
+    const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getGatePolicy(db, tenant)]);
     const decision = decide(state, req, policy);
     countGateDecision(decision);
     return { status: 200, body: { ...decision, subjectKey, decisionId } };
   }
-  const policy = await getPolicy(db, tenant);
+  const policy = await getGatePolicy(db, tenant);
   let decision: GateDecision | undefined;
   await appendChange(
     db,
@@ -44,7 +44,7 @@ export const check = api('POST /v1/gate/check', { body: GateCheckSchema }, async
       decision = decide(current.version === 0 ? undefined : current, req, policy);
       return decision.decision === 'allow' ? recordSend(current, { ...req, decisionId }, policy, now) : null;
     },
-    { kind: identifier.kind },
+    { kind: identifier.kind, actor },
   );
   countGateDecision(decision as GateDecision);
   return {
@@ -96,7 +96,7 @@ export const checkBatch = api('POST /v1/gate/check-batch', { body: GateBatchSche
     // Let the read go out (and its answer come in) before resolving the next slice.
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const [maps, policy] = await Promise.all([Promise.all(reads), getPolicy(db, tenant)]);
+  const [maps, policy] = await Promise.all([Promise.all(reads), getGatePolicy(db, tenant)]);
   const states = new Map(maps.flatMap((map) => [...map]));
   const summary = { allow: 0, block: 0, defer: 0, error: 0 };
   const results = resolved.map((r, index) => {

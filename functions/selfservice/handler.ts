@@ -1,5 +1,6 @@
 import { dueBy } from '#domain/erasure.ts';
-import type { Policy } from '#domain/policy.ts';
+import type { Actor } from '#domain/ledger.ts';
+import { kindOf, type Policy } from '#domain/policy.ts';
 import { effectiveScope, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
 import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
@@ -18,6 +19,7 @@ import { pageRoute, readForm } from '#shared/pages/route.ts';
 import { getSecrets } from '#shared/secrets.ts';
 import { getDb } from '#store/db.ts';
 import { receiveErasureRequest } from '#store/erasure.ts';
+import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
 import { appendChange, getState } from '#store/subjects.ts';
 
@@ -58,6 +60,9 @@ async function openLink<K extends LinkKind>(event: ApiEvent, kind: K, now: numbe
   throw new PageError(400, 'invalid_link', 'invalid');
 }
 
+/** Pages are used by the person themself. */
+const SELF_SERVICE: Actor = { type: 'self_service' };
+
 /** The form target: the same link, keeping the chosen language. */
 const formAction = (event: ApiEvent, lang: Lang) => `${event.rawPath}?lang=${lang}`;
 
@@ -74,7 +79,7 @@ const subjectOf = async (claims: LinkClaims) => {
 export const optoutGet = pageRoute('GET /optout/{token}', async (event, lang) => {
   const { claims } = await openLink(event, 'optout', Date.now());
   const { state, policy } = await subjectOf(claims);
-  const scope = effectiveScope(state, claims.channel, claims.purpose);
+  const scope = effectiveScope(state, claims.channel, claims.purpose, kindOf(policy));
   const page = optoutPage({
     lang,
     controller: policy.controller,
@@ -98,7 +103,7 @@ export const optoutPost = pageRoute('POST /optout/{token}', async (event, lang) 
   const form = await readForm(event);
   const oneClick = form.get('List-Unsubscribe') === 'One-Click';
   const { db, state, policy } = await subjectOf(claims);
-  const scope = effectiveScope(state, claims.channel, claims.purpose);
+  const scope = effectiveScope(state, claims.channel, claims.purpose, kindOf(policy));
   let withdrawnAt = scope?.status === 'withdrawn' ? scope.withdrawnAt : undefined;
   if (!withdrawnAt) {
     const input = {
@@ -107,8 +112,12 @@ export const optoutPost = pageRoute('POST /optout/{token}', async (event, lang) 
       source: oneClick ? 'one_click' : 'self_service_link',
       data: { link: { kid, expiresAt: new Date(claims.exp * 1000).toISOString() } },
     };
-    await appendChange(db, claims.tenant, claims.subjectKey, (current, next) =>
-      withdrawConsent(current, input, next, now),
+    await appendChange(
+      db,
+      claims.tenant,
+      claims.subjectKey,
+      (current, next) => withdrawConsent(current, input, next, now, kindOf(policy)),
+      { actor: SELF_SERVICE },
     );
     withdrawnAt = now;
   }
@@ -139,6 +148,7 @@ function preferencesInput(
     noticeVersion: policy.noticeVersion,
     action: formAction(event, lang),
     rows: preferenceRows(state, policy, now),
+    purposes: policy.purposes,
     erasure:
       erasure?.status === 'received'
         ? { status: 'received', receivedAt: erasure.receivedAt, dueBy: dueBy(erasure.receivedAt) }
@@ -168,12 +178,15 @@ export const preferencesPost = pageRoute('POST /preferences/{token}', async (eve
   const form = PreferenceFormSchema.safeParse(Object.fromEntries(await readForm(event)));
   if (!form.success) throw new PageError(400, 'invalid_form', 'form');
   const { db, state, policy } = await subjectOf(claims);
-  const plan = planPreferenceChange(form.data, state, policy, now);
+  const registered = form.data.action === 'grant' ? await noticeOfGrant(db, claims.tenant, policy.noticeVersion) : {};
+  const plan = planPreferenceChange(form.data, state, policy, now, registered);
   let after = state;
-  if (plan.do === 'append') after = (await appendChange(db, claims.tenant, claims.subjectKey, plan.apply)).state;
+  if (plan.do === 'append') {
+    after = (await appendChange(db, claims.tenant, claims.subjectKey, plan.apply, { actor: SELF_SERVICE })).state;
+  }
   if (plan.do === 'erase') {
     const subjects = [{ subjectKey: claims.subjectKey }];
-    await receiveErasureRequest(db, claims.tenant, { subjects, requestedVia: 'self_service' }, now);
+    await receiveErasureRequest(db, claims.tenant, { subjects, requestedVia: 'self_service' }, now, SELF_SERVICE);
     after = await getState(db, claims.tenant, claims.subjectKey);
   }
   const status = plan.do === 'nothing' ? plan.status : 200;

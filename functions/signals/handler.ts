@@ -1,7 +1,7 @@
 import { recordSignal } from '#domain/likelihood.ts';
 import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
-import { ValidationError } from '#http/errors.ts';
+import { notInFuture } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { SignalSchema } from '#shared/schemas/signals.ts';
 import { getDb } from '#store/db.ts';
@@ -9,27 +9,26 @@ import { getPolicy } from '#store/policy.ts';
 import { appendChange } from '#store/subjects.ts';
 
 /** POST /v1/signals — record a blocking signal; answers the channel's likelihood and level after it. */
-export const record = api('POST /v1/signals', { body: SignalSchema, idempotent: true }, async ({ body, tenant }) => {
-  const now = new Date().toISOString();
-  const observedAt = body.observedAt ?? now;
-  if (observedAt > now) {
-    throw new ValidationError('observedAt may not be in the future', [
-      { path: 'observedAt', message: 'is in the future' },
-    ]);
-  }
-  const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
-  const db = getDb();
-  const policy = await getPolicy(db, tenant);
-  const input = { ...body, observedAt, source: 'api' };
-  const { result } = await appendChange(
-    db,
-    tenant,
-    subjectKey,
-    (current) => recordSignal(current, input, policy, now),
-    { kind: identifier.kind },
-  );
-  const { blockLikelihood, level, signals } = result.likelihood;
-  return { status: 202, body: { subjectKey, channel: body.channel, blockLikelihood, level, signals } };
-});
+export const record = api(
+  'POST /v1/signals',
+  { body: SignalSchema, idempotent: true },
+  async ({ body, tenant, actor }) => {
+    const now = new Date().toISOString();
+    const observedAt = notInFuture(body.observedAt, 'observedAt', now) ?? now;
+    const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
+    const db = getDb();
+    const policy = await getPolicy(db, tenant);
+    const input = { ...body, observedAt, source: 'api' };
+    const { result } = await appendChange(
+      db,
+      tenant,
+      subjectKey,
+      (current) => recordSignal(current, input, policy, now),
+      { kind: identifier.kind, actor },
+    );
+    const { blockLikelihood, level, signals } = result.likelihood;
+    return { status: 202, body: { subjectKey, channel: body.channel, blockLikelihood, level, signals } };
+  },
+);
 
 export const handler = dispatch('signals', [record]);

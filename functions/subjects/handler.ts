@@ -1,4 +1,4 @@
-import { accessReport } from '#domain/access.ts';
+import { accessProvided, accessReport, noticeVersionsOf } from '#domain/access.ts';
 import { verifyChain } from '#domain/ledger.ts';
 import { lookupView } from '#domain/views.ts';
 import { api } from '#http/api.ts';
@@ -10,8 +10,9 @@ import { SubjectKeySchema } from '#shared/identity/subject.ts';
 import { SubjectAccessSchema } from '#shared/schemas/audit.ts';
 import { SubjectLookupSchema } from '#shared/schemas/consents.ts';
 import { getDb } from '#store/db.ts';
+import { getNotices } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
-import { getState, listEvents } from '#store/subjects.ts';
+import { appendChange, getState, listEvents } from '#store/subjects.ts';
 
 /** POST /v1/subjects/lookup — a subject's consents, block signals and erasure status. */
 export const lookup = api('POST /v1/subjects/lookup', { body: SubjectLookupSchema }, async ({ body, tenant }) => {
@@ -45,22 +46,43 @@ export const events = api('GET /v1/subjects/{subjectKey}/events', {}, async ({ e
 });
 
 /**
- * POST /v1/subjects/access — the Art. 15 copy: controller, consents with receipts, full history. The
- * identifier the caller sent is echoed back (normalised) so the copy is complete; it is never stored.
+ * POST /v1/subjects/access — the Art. 15 copy: controller, purposes, retention, sources, consents with
+ * receipts, rights, the block inference explained, full history; once erased, what is kept. The identifier
+ * the caller sent is echoed back (normalised) so the copy is complete; it is never stored. Giving the copy
+ * is recorded as an `access.provided` event (its actor: the API key) before the copy is answered.
  */
-export const access = api('POST /v1/subjects/access', { body: SubjectAccessSchema }, async ({ body, tenant }) => {
-  const { subjectKey, identifier } = await resolveSubject(tenant, body.subject);
-  const db = getDb();
-  const [state, ledger, policy] = await Promise.all([
-    getState(db, tenant, subjectKey),
-    listEvents(db, tenant, subjectKey),
-    getPolicy(db, tenant),
-  ]);
-  if (!state && ledger.length === 0) {
-    throw new NotFoundError('no consent, withdrawal or signal was ever recorded for this subject', 'subject_not_found');
-  }
-  const now = new Date().toISOString();
-  return { status: 200, body: accessReport({ subjectKey, identifier, state, events: ledger, policy, now }) };
-});
+export const access = api(
+  'POST /v1/subjects/access',
+  { body: SubjectAccessSchema },
+  async ({ body, tenant, actor }) => {
+    const { subjectKey, identifier } = await resolveSubject(tenant, body.subject);
+    const db = getDb();
+    const [state, ledger, policy] = await Promise.all([
+      getState(db, tenant, subjectKey),
+      listEvents(db, tenant, subjectKey),
+      getPolicy(db, tenant),
+    ]);
+    if (!state && ledger.length === 0) {
+      throw new NotFoundError(
+        'no consent, withdrawal or signal was ever recorded for this subject',
+        'subject_not_found',
+      );
+    }
+    const now = new Date().toISOString();
+    const notices = await getNotices(db, tenant, noticeVersionsOf(ledger));
+    const report = accessReport({
+      subjectKey,
+      identifier,
+      state,
+      events: ledger,
+      policy,
+      now,
+      lang: body.lang,
+      notices,
+    });
+    await appendChange(db, tenant, subjectKey, (current) => accessProvided(current, now), { actor });
+    return { status: 200, body: report };
+  },
+);
 
 export const handler = dispatch('subjects', [access, lookup, events]);

@@ -13,6 +13,8 @@ export interface AlarmsProps {
   stage: HttpStage;
   table: Table;
   functions: readonly ConsentFunction[];
+  /** Scheduled jobs: an alarm when a run fails. */
+  jobs?: readonly ConsentFunction[];
   gate: ConsentFunction;
   gateLatencyP99: Duration;
 }
@@ -22,6 +24,7 @@ const TABLE_OPERATIONS = [
   Operation.GET_ITEM,
   Operation.BATCH_GET_ITEM,
   Operation.QUERY,
+  Operation.SCAN,
   Operation.PUT_ITEM,
   Operation.UPDATE_ITEM,
   Operation.DELETE_ITEM,
@@ -69,6 +72,14 @@ export class Alarms extends Construct {
         fn.function.metricThrottles({ period: FIVE_MINUTES, statistic: 'Sum' }),
         1,
         `${fn.node.id} was throttled (account or reserved concurrency)`,
+      );
+    }
+    for (const job of props.jobs ?? []) {
+      alarm(
+        `JobErrors-${job.node.id}`,
+        job.function.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        1,
+        `the scheduled ${job.node.id} job failed (it runs again at its next schedule)`,
       );
     }
     alarm(

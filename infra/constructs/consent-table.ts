@@ -25,8 +25,9 @@ const WRITE = [
 ];
 
 /**
- * The access levels functions are granted, smallest first. Nothing gets `Scan`, `DescribeTable` or
- * table management: no function needs them, and a leaked role cannot dump the table.
+ * The access levels functions are granted, smallest first. No API function gets `Scan`, `DescribeTable` or
+ * table management: none needs them, and a leaked role cannot dump the table. Only the retention job, run
+ * by a schedule and reachable by no route, scans (it visits every subject once a day).
  */
 export const TABLE_ACCESS = {
   /** No table access (the OpenAPI document). */
@@ -41,6 +42,8 @@ export const TABLE_ACCESS = {
   audit: { actions: READ, indexes: ['GSI1', 'GSI2'] },
   /** Writes plus deleting a subject's partition (BatchWriteItem) and the erasure-request index. */
   erase: { actions: [...WRITE, 'dynamodb:BatchWriteItem'], indexes: ['GSI2'] },
+  /** The retention job: a Scan of the subjects, erasures (no request index) and redaction of old details. */
+  retention: { actions: [...WRITE, 'dynamodb:BatchWriteItem', 'dynamodb:Scan'], indexes: [] },
 } as const satisfies Record<string, TableAccess>;
 export type TableAccessLevel = keyof typeof TABLE_ACCESS;
 

@@ -1,5 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { logger } from '#shared/log.ts';
+import { logRetention, runRetention } from '#shared/services/retention.ts';
+import { DAY_MS } from '#shared/time.ts';
 import { createDocumentClient } from '#store/client.ts';
 import { type Db, setDb } from '#store/db.ts';
 import { announceEndpoint, ensureDevKey, ensureTable } from './bootstrap.ts';
@@ -34,6 +37,29 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): LocalSett
   };
 }
 
+/**
+ * The daily retention job of the cloud's schedule, locally: a run at start, then one every `everyMs`, each
+ * logged as one summary line (counts, no identifier). Returns what stops it: the timer is cleared (it is
+ * unref'd, so it never keeps the process alive) and a run in flight is waited for.
+ */
+export function scheduleRetention(db: Db, everyMs = DAY_MS): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const run = () => {
+    running ??= runRetention(db, { dryRun: false, now: new Date().toISOString() })
+      .then((reports) => logRetention(reports, false))
+      .catch((error) => logger.warn('retention run failed', { errorName: (error as Error).name }))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  run();
+  const timer = setInterval(run, everyMs).unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
 /** A started local runtime. */
 export interface LocalRuntime {
   url: string;
@@ -52,8 +78,10 @@ export async function startLocal(settings: LocalSettings): Promise<LocalRuntime>
   let dynamo: EmbeddedDynamo | undefined;
   let server: Server | undefined;
   let withdraw = () => {};
+  let stopRetention = async () => {};
   const stop = async () => {
     withdraw();
+    await stopRetention();
     if (server?.listening) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
@@ -81,6 +109,7 @@ export async function startLocal(settings: LocalSettings): Promise<LocalRuntime>
       server?.once('error', reject);
       server?.listen(settings.port, settings.host, () => resolve());
     });
+    stopRetention = scheduleRetention(db);
     const { port } = server.address() as AddressInfo;
     const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
     process.env.PUBLIC_BASE_URL = settings.publicBaseUrl ?? url;

@@ -1,4 +1,5 @@
 import type { AuditEvent } from './audit.ts';
+import type { Actor } from './ledger.ts';
 
 /** The CSV columns, in order (the export contract). `noticeVersion` comes from the event's data. */
 export const CSV_COLUMNS = [
@@ -12,10 +13,12 @@ export const CSV_COLUMNS = [
   'noticeVersion',
   'prevHash',
   'hash',
+  'recordedAt',
+  'actor',
 ] as const;
 
 /** Columns whose values the service itself generates in a fixed alphabet: never formula-guarded, so they stay verifiable. */
-const GENERATED = new Set(['at', 'eventId', 'subjectKey', 'type', 'prevHash', 'hash']);
+const GENERATED = new Set(['at', 'eventId', 'subjectKey', 'type', 'prevHash', 'hash', 'recordedAt', 'actor']);
 
 /** Cells a spreadsheet would run as a formula (OWASP "CSV injection"). */
 const FORMULA_START = /^[=+\-@\t\r]/;
@@ -48,14 +51,31 @@ export function csvRow(event: AuditEvent): string {
     noticeVersion: typeof notice === 'string' ? notice : null,
     prevHash: event.prevHash,
     hash: event.hash,
+    recordedAt: event.recordedAt ?? null,
+    actor: event.actor ? actorLabel(event.actor) : null,
   };
   return `${CSV_COLUMNS.map((c) => csvCell(values[c], !GENERATED.has(c))).join(',')}\r\n`;
 }
 
-/** One event as an NDJSON line: everything its hash covers, plus its subject, so a reader can re-verify it. */
+/** An actor as one CSV cell: `api_key:key_…`, `self_service`, `webhook:whatsapp`, `system:retention`. */
+export function actorLabel(actor: Actor): string {
+  if (actor.type === 'api_key') return `api_key:${actor.keyId}`;
+  if (actor.type === 'webhook') return `webhook:${actor.provider}`;
+  if (actor.type === 'system') return `system:${actor.job}`;
+  return actor.type;
+}
+
+/**
+ * One event as an NDJSON line: everything its hash covers, plus its subject, so a reader can re-verify it.
+ * Personal details stay out of the bulk export: their digest is enough to verify the hash.
+ */
 export function ndjsonLine(event: AuditEvent): string {
   const { at, eventId, subjectKey, seq, type, channel, purpose, source, data, prevHash, hash } = event;
-  return `${JSON.stringify({ at, eventId, subjectKey, seq, type, channel, purpose, source, data, prevHash, hash })}\n`;
+  const v2 =
+    event.v === 2
+      ? { v: 2, recordedAt: event.recordedAt, actor: event.actor, detailsDigest: event.detailsDigest ?? null }
+      : {};
+  return `${JSON.stringify({ ...v2, at, eventId, subjectKey, seq, type, channel, purpose, source, data, prevHash, hash })}\n`;
 }
 
 export type ExportFormat = 'ndjson' | 'csv';

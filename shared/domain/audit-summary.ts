@@ -31,8 +31,9 @@ export class SummaryBuilder {
 
   constructor(private readonly days: readonly string[]) {}
 
-  add(event: Pick<AuditEvent, 'at' | 'type' | 'channel'>): void {
-    const key = `${event.at.slice(0, 10)}|${event.type}|${event.channel ?? ALL_CHANNELS}`;
+  add(event: Pick<AuditEvent, 'at' | 'recordedAt' | 'type' | 'channel'>): void {
+    // Counted on the day it was recorded, like the export: a late delivery lands in a day not yet summarised.
+    const key = `${(event.recordedAt ?? event.at).slice(0, 10)}|${event.type}|${event.channel ?? ALL_CHANNELS}`;
     this.cube.set(key, (this.cube.get(key) ?? 0) + 1);
   }
 

@@ -25,3 +25,20 @@ export class SubjectErased extends DomainError {
     super('subject_erased', `this subject's data was erased on ${erasedAt}: no new signal is kept about them`);
   }
 }
+
+/** A person's grant dated at or before the withdrawal, objection or erasure that closed the scope. */
+export class StaleConsent extends DomainError {
+  constructor(detail: string) {
+    super('stale_consent', detail);
+  }
+}
+
+/** An erasure request for the subject is being carried out: nothing new is granted meanwhile. */
+export class ErasurePending extends DomainError {
+  constructor(requestId: string) {
+    super(
+      'erasure_pending',
+      `an erasure request (${requestId}) for this subject is pending: no consent can be recorded`,
+    );
+  }
+}

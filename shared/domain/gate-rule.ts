@@ -1,3 +1,4 @@
+import type { NoticeSummary } from './notices.ts';
 import type { Policy } from './policy.ts';
 import type { SubjectState } from './subject-state.ts';
 import type { Channel } from './vocabulary.ts';
@@ -9,6 +10,7 @@ export type ReasonCode =
   | 'no_consent'
   | 'consent_withdrawn'
   | 'consent_expired'
+  | 'consent_outdated'
   | 'subject_erased'
   | 'erasure_pending'
   | 'likely_blocked'
@@ -45,5 +47,8 @@ export interface RuleOutcome {
   blockLikelihood?: number;
 }
 
+/** The policy as the gate reads it: with the registered notices (without their texts), loaded together. */
+export type GatePolicy = Policy & { notices?: readonly NoticeSummary[] };
+
 /** A gate rule: pure, reads only the state, the request and the policy. */
-export type GateRule = (state: SubjectState | undefined, req: GateRequest, policy: Policy) => RuleOutcome;
+export type GateRule = (state: SubjectState | undefined, req: GateRequest, policy: GatePolicy) => RuleOutcome;

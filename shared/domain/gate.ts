@@ -1,7 +1,8 @@
 import { DAY_MS } from '#shared/time.ts';
-import type { GateRequest, GateRule, Reason, Warning } from './gate-rule.ts';
+import type { GatePolicy, GateRequest, GateRule, Reason, Warning } from './gate-rule.ts';
 import { signalAndPolicyRules } from './gate-rules.ts';
-import type { Policy } from './policy.ts';
+import { outdatingNotice } from './notices.ts';
+import { kindOf, type Policy } from './policy.ts';
 import { effectiveScope, type ScopeState, type SubjectState } from './subject-state.ts';
 
 export interface GateDecision {
@@ -40,7 +41,7 @@ export const consentRule: GateRule = (state, req, policy) => {
       ],
     };
   }
-  const scope = effectiveScope(state, req.channel, req.purpose);
+  const scope = effectiveScope(state, req.channel, req.purpose, kindOf(policy));
   if (state?.erasure?.status === 'completed' && scope?.status !== 'granted') {
     return {
       block: [{ code: 'subject_erased', message: `the subject's data was erased on ${state.erasure.erasedAt}` }],
@@ -65,8 +66,24 @@ export const consentRule: GateRule = (state, req, policy) => {
   return {};
 };
 
+/**
+ * A notice with `reconsentRequired`, once in force, outdates the consents for its purposes given under an
+ * earlier notice (`consent_outdated`; see `outdatingNotice`).
+ */
+export const consentOutdatedRule: GateRule = (state, req, policy) => {
+  if (!policy.notices?.length) return {};
+  const scope = effectiveScope(state, req.channel, req.purpose, kindOf(policy));
+  if (scope?.status !== 'granted') return {};
+  const notice = outdatingNotice(scope, req.purpose, req.at, policy.notices);
+  if (!notice) return {};
+  const message = `the consent was given under notice ${scope.noticeVersion}; notice ${notice.version}, in force since ${notice.effectiveAt}, requires consent again for ${req.purpose}`;
+  return {
+    block: [{ code: 'consent_outdated', message, noticeVersion: notice.version, effectiveAt: notice.effectiveAt }],
+  };
+};
+
 /** The rules applied, in order: consent first, then block signals, cross-channel cooldown, caps, quiet hours. */
-export const gateRules: GateRule[] = [consentRule, ...signalAndPolicyRules];
+export const gateRules: GateRule[] = [consentRule, consentOutdatedRule, ...signalAndPolicyRules];
 
 /**
  * The pre-send decision: block when any rule blocks, else defer when any rule defers (retry at the
@@ -75,7 +92,7 @@ export const gateRules: GateRule[] = [consentRule, ...signalAndPolicyRules];
 export function decide(
   state: SubjectState | undefined,
   req: GateRequest,
-  policy: Policy,
+  policy: GatePolicy,
   rules: readonly GateRule[] = gateRules,
 ): GateDecision {
   const block: Reason[] = [];
@@ -89,7 +106,7 @@ export function decide(
     warnings.push(...(out.warnings ?? []));
     blockLikelihood = Math.max(blockLikelihood, out.blockLikelihood ?? 0);
   }
-  const scope = effectiveScope(state, req.channel, req.purpose);
+  const scope = effectiveScope(state, req.channel, req.purpose, kindOf(policy));
   const consent =
     scope?.status === 'granted'
       ? { eventId: scope.eventId, grantedAt: scope.grantedAt as string, noticeVersion: scope.noticeVersion as string }

@@ -348,18 +348,18 @@ export function recordSignal(
     },
     event: {
       type: 'signal.recorded',
-      at: now,
+      at: input.observedAt,
       channel: input.channel,
       source: input.source,
       data: {
         type: input.type,
         observedAt: input.observedAt,
-        // A wamid encodes the recipient's phone number: only its hash is kept.
-        ...(input.messageId ? { messageRef: messageRef(input.messageId) } : {}),
         ...input.data,
         blockLikelihood: likelihood.blockLikelihood,
         level: likelihood.level,
       },
+      // A wamid encodes the recipient's phone number: only its hash is kept, and only as a detail.
+      ...(input.messageId ? { details: { messageRef: messageRef(input.messageId) } } : {}),
     },
   };
 }

@@ -51,6 +51,26 @@ export const TimeZoneSchema = z
   .max(64)
   .refine(isTimeZone, 'not a known IANA time zone such as "Europe/Paris"');
 
+/** A language tag as notices and purpose labels are keyed by it ("fr", "en", "pt-BR"). */
+export const LanguageSchema = z
+  .string()
+  .regex(/^[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$/, 'must be a language tag such as "fr", "en" or "pt-BR"');
+
+/** What a purpose is for: `marketing` (promotions, news) or `service` (order updates, reminders the person asked for). */
+export const PURPOSE_KINDS = ['marketing', 'service'] as const;
+export type PurposeKind = (typeof PURPOSE_KINDS)[number];
+
+/** The purposes registry: kind and per-language labels of each purpose slug (at most 100). */
+export const PurposesSchema = z
+  .record(
+    PurposeSchema,
+    z.strictObject({
+      kind: z.enum(PURPOSE_KINDS),
+      labels: z.record(LanguageSchema, z.string().min(1).max(120)).optional(),
+    }),
+  )
+  .refine((purposes) => Object.keys(purposes).length <= 100, 'at most 100 purposes');
+
 export const FrequencyCapSchema = z.strictObject({
   channel: z.enum([...CHANNELS, '*']),
   purpose: z.union([PurposeSchema, z.literal('*')]).default('*'),
@@ -58,6 +78,22 @@ export const FrequencyCapSchema = z.strictObject({
   max: z.number().int().min(0).max(31),
   perDays: z.number().int().min(1).max(365),
 });
+
+/** Retention defaults: CNIL's 3 years without contact for prospects, 6 months of signals, 5 years of proof. */
+export const DEFAULT_RETENTION = { inactiveSubjectDays: 1095, signalDays: 180, proofDays: 1825 } as const;
+
+/**
+ * How long data is kept (docs/dpo.md, "Retention"): a subject with no own action of the person and no grant
+ * for `inactiveSubjectDays` is purged like an erasure; signal and send details older than `signalDays` are
+ * deleted; an erased subject's proof events are deleted `proofDays` after the erasure (0: only the
+ * tombstone is kept).
+ */
+export const RetentionSchema = z.strictObject({
+  inactiveSubjectDays: z.number().int().min(30).max(36_500).default(DEFAULT_RETENTION.inactiveSubjectDays),
+  signalDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION.signalDays),
+  proofDays: z.number().int().min(0).max(36_500).default(DEFAULT_RETENTION.proofDays),
+});
+export type Retention = z.infer<typeof RetentionSchema>;
 
 /** The tenant's gate policy. `PUT /v1/policy` replaces it whole; omitted fields take their defaults. */
 export const PolicySchema = z
@@ -97,18 +133,32 @@ export const PolicySchema = z
       })
       .default({ ...DEFAULT_SIGNAL_WEIGHTS }),
     noticeVersion: z.string().min(1).max(128).default('unset'),
+    /** Consents must name a notice registered with `POST /v1/notices` (otherwise 422 `unknown_notice`). */
+    requireRegisteredNotice: z.boolean().default(false),
+    purposes: PurposesSchema.default({}),
     controller: z
       .strictObject({
         name: z.string().min(1).max(200),
         privacyContact: z.string().min(1).max(320),
       })
       .default({ name: 'Demo Company', privacyContact: 'privacy@example.org' }),
+    retention: RetentionSchema.default({ ...DEFAULT_RETENTION }),
   })
   .refine((p) => p.suspectedThreshold < p.blockThreshold, {
     path: ['suspectedThreshold'],
     message: 'must be lower than blockThreshold',
   });
 export type Policy = z.infer<typeof PolicySchema>;
+
+/** A purpose's kind in the registry; a purpose the registry does not list counts as `marketing`. */
+export const purposeKind = (policy: Policy, purpose: string): PurposeKind =>
+  policy.purposes?.[purpose]?.kind ?? 'marketing';
+
+/** `purposeKind` bound to a policy: what `effectiveScope` and `withdrawConsent` take as `kindOf`. */
+export const kindOf =
+  (policy: Policy) =>
+  (purpose: string): PurposeKind =>
+    purposeKind(policy, purpose);
 
 /** The policy a tenant has before it sets its own. */
 export const defaultPolicy = (): Policy => PolicySchema.parse({});

@@ -1,21 +1,58 @@
 import type { IdentifierKind } from '#shared/identity/subject.ts';
-import { FreshConsentRequired } from './errors.ts';
+import { ErasurePending, FreshConsentRequired, StaleConsent } from './errors.ts';
 import { type Channel, type EventType, type ScopeKey, scopeKey } from './vocabulary.ts';
 
-/** What one scope (channel × purpose, or a `*` pattern) currently says. */
+/** Grant sources that are the person's own act: only these may re-open a scope the person closed. */
+export const OWN_ACT_SOURCES = [
+  'web_form',
+  'double_opt_in',
+  'whatsapp_optin',
+  'in_store',
+  'phone_call',
+  'preference_center',
+] as const;
+export const isOwnAct = (source: string) => (OWN_ACT_SOURCES as readonly string[]).includes(source);
+
+/** A purpose's kind (policy `purposes`): marketing, or a service message such as order updates. */
+export type PurposeKind = 'marketing' | 'service';
+export type KindOf = (purpose: string) => PurposeKind;
+
+/**
+ * One stored scope entry (a channel × purpose, or a `*` pattern, or `<channel>|@marketing` for a stop that
+ * covers the channel's marketing-kind purposes only). It folds the scope's events by EVENT time, so the
+ * order they arrive in never matters: the latest grant, the latest own-act grant, the latest closing
+ * (withdrawal or objection). Each is a maximum, so applying events in any order gives the same entry.
+ */
+export interface ScopeEntry {
+  /** The latest grant by `grantedAt`. */
+  grantedAt?: string;
+  grantEventId?: string;
+  grantSource?: string;
+  noticeVersion?: string;
+  noticeHash?: string;
+  expiresAt?: string;
+  /** The latest grant that was the person's own act. */
+  ownGrantAt?: string;
+  /** The latest withdrawal or objection by event time. */
+  withdrawnAt?: string;
+  withdrawnEventId?: string;
+  withdrawnSource?: string;
+  /** That withdrawal was recorded while nothing it covers was granted: an objection. */
+  objection?: boolean;
+}
+
+/** What a concrete scope says, from its entry and the patterns that cover it. */
 export interface ScopeState {
   status: 'granted' | 'withdrawn';
-  /** Ledger seq of the event that set this entry: the later seq wins between overlapping entries. */
-  seq: number;
-  /** The event that set the current status, and its source. */
+  /** The event that decides the status, and its source. */
   eventId: string;
   source: string;
-  /** Details of the last grant (kept after a withdrawal). */
+  /** The latest grant's details (kept after a withdrawal). */
   noticeVersion?: string;
+  noticeHash?: string;
   grantedAt?: string;
   expiresAt?: string;
   withdrawnAt?: string;
-  /** A withdrawal recorded while no consent existed: an objection that blocks future imports. */
   objection?: boolean;
 }
 
@@ -25,6 +62,11 @@ export interface ErasureState {
   status: 'received' | 'completed';
   receivedAt: string;
   erasedAt?: string;
+  /** Completed: why (`request`, or `retention` for an inactive subject) and until when the proof is kept. */
+  reason?: 'request' | 'retention';
+  proofUntil?: string;
+  /** When the kept proof (the events' public parts) was purged: only this tombstone remains. */
+  proofPurgedAt?: string;
 }
 
 /**
@@ -37,7 +79,7 @@ export interface SubjectState {
   version: number;
   seq: number;
   head: string;
-  scopes: Partial<Record<ScopeKey, ScopeState>>;
+  scopes: Partial<Record<ScopeKey, ScopeEntry>>;
   /** Last action of the person themself (inbound message, preference-centre visit, fresh consent). */
   lastOwnActionAt?: string;
   erasure?: ErasureState;
@@ -45,7 +87,11 @@ export interface SubjectState {
   sends?: Record<string, unknown>;
 }
 
-/** The event a change appends; the store gives it eventId, seq and hashes. */
+/**
+ * The event a change appends; the store gives it eventId, seq, recordedAt, actor and hashes. `at` is the
+ * event time; `data` the public part; `details` the personal part (evidence, reasons, message ids), which
+ * erasure and retention delete while the chain keeps verifying.
+ */
 export interface EventDraft {
   type: EventType;
   at: string;
@@ -53,6 +99,7 @@ export interface EventDraft {
   purpose?: string | null;
   source?: string | null;
   data: Record<string, unknown>;
+  details?: Record<string, unknown>;
 }
 
 /** A change of one subject: the new state and the one event that records it. */
@@ -76,19 +123,100 @@ export const emptyState = (subjectKey: string, kind?: IdentifierKind): SubjectSt
   scopes: {},
 });
 
-/** The entry that decides a concrete scope: the latest (by seq) of the exact entry and its `*` patterns. */
+const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NEGATIVE_INFINITY);
+
+/** A pattern entry that closes only the marketing-kind purposes of a channel (WhatsApp's marketing stop). */
+export const marketingKey = (channel: Channel | '*'): ScopeKey => `${channel}|@marketing`;
+
+/** The entries that can decide a concrete scope: its own and the patterns covering it. */
+function coveringKeys(channel: Channel, purpose: string, kindOf?: KindOf): ScopeKey[] {
+  const keys = [scopeKey(channel, purpose), scopeKey('*', purpose), scopeKey(channel, '*'), scopeKey('*', '*')];
+  // Without a registry every purpose counts as marketing: a marketing stop then covers it (fail closed).
+  if ((kindOf?.(purpose) ?? 'marketing') === 'marketing') keys.push(marketingKey(channel), marketingKey('*'));
+  return keys;
+}
+
+interface Closing {
+  at: string;
+  eventId: string;
+  source: string;
+  objection?: boolean;
+}
+
+/** The latest closing event (withdrawal, objection, completed erasure) that covers a concrete scope. */
+export function closingOf(
+  state: SubjectState,
+  channel: Channel,
+  purpose: string,
+  kindOf?: KindOf,
+): Closing | undefined {
+  let closing: Closing | undefined;
+  for (const key of coveringKeys(channel, purpose, kindOf)) {
+    const e = state.scopes[key];
+    if (e?.withdrawnAt && (!closing || ms(e.withdrawnAt) > ms(closing.at))) {
+      closing = {
+        at: e.withdrawnAt,
+        eventId: e.withdrawnEventId ?? '',
+        source: e.withdrawnSource ?? '',
+        objection: e.objection,
+      };
+    }
+  }
+  const erasure = state.erasure;
+  if (erasure?.status === 'completed' && erasure.erasedAt && (!closing || ms(erasure.erasedAt) > ms(closing.at))) {
+    closing = { at: erasure.erasedAt, eventId: erasure.requestId, source: 'erasure' };
+  }
+  return closing;
+}
+
+/**
+ * What a concrete scope says. By event time: the scope is granted when it has a grant and either nothing
+ * closed it or the person's own grant came strictly after the latest closing; a closing at the same
+ * instant as a grant wins. Arrival order plays no part.
+ */
 export function effectiveScope(
   state: SubjectState | undefined,
   channel: Channel,
   purpose: string,
+  kindOf?: KindOf,
 ): ScopeState | undefined {
   if (!state) return undefined;
-  let best: ScopeState | undefined;
-  for (const key of [scopeKey(channel, purpose), scopeKey('*', purpose), scopeKey(channel, '*'), scopeKey('*', '*')]) {
-    const entry = state.scopes[key];
-    if (entry && (!best || entry.seq > best.seq)) best = entry;
+  const entry = state.scopes[scopeKey(channel, purpose)];
+  const closing = closingOf(state, channel, purpose, kindOf);
+  const grant = entry?.grantedAt
+    ? {
+        noticeVersion: entry.noticeVersion,
+        ...(entry.noticeHash ? { noticeHash: entry.noticeHash } : {}),
+        grantedAt: entry.grantedAt,
+        ...(entry.expiresAt ? { expiresAt: entry.expiresAt } : {}),
+      }
+    : {};
+  if (entry?.grantedAt && (!closing || ms(entry.ownGrantAt) > ms(closing.at))) {
+    return { status: 'granted', eventId: entry.grantEventId ?? '', source: entry.grantSource ?? '', ...grant };
   }
-  return best;
+  if (!closing) return undefined;
+  return {
+    status: 'withdrawn',
+    eventId: closing.eventId,
+    source: closing.source,
+    ...grant,
+    withdrawnAt: closing.at,
+    ...(closing.objection ? { objection: true } : {}),
+  };
+}
+
+/** A stored entry read on its own (a `*` pattern in a lookup). */
+export function entryScope(entry: ScopeEntry): ScopeState {
+  const closed = entry.withdrawnAt && !(ms(entry.ownGrantAt) > ms(entry.withdrawnAt));
+  return closed
+    ? {
+        status: 'withdrawn',
+        eventId: entry.withdrawnEventId ?? '',
+        source: entry.withdrawnSource ?? '',
+        withdrawnAt: entry.withdrawnAt,
+        ...(entry.objection ? { objection: true } : {}),
+      }
+    : { status: 'granted', eventId: entry.grantEventId ?? '', source: entry.grantSource ?? '' };
 }
 
 export interface GrantInput {
@@ -96,54 +224,84 @@ export interface GrantInput {
   purpose: string;
   source: string;
   noticeVersion: string;
+  /** SHA-256 of the registered notice, when the version is registered. */
+  noticeHash?: string;
+  /** Event time: when the person agreed. */
   grantedAt: string;
   expiresAt?: string;
-  data: Record<string, unknown>;
+  /** Public extras for the event (e.g. `via`). */
+  data?: Record<string, unknown>;
+  /** Personal details (evidence text, IP hash, user agent, page URL). */
+  details?: Record<string, unknown>;
 }
 
-/** Records a consent. An import cannot override a withdrawal, an objection or an erasure. */
-export function grantConsent(current: SubjectState, input: GrantInput, next: NextEvent, now: string): Change {
-  const prior = effectiveScope(current, input.channel, input.purpose);
-  if (input.source === 'import') {
-    if (current.erasure) {
-      throw new FreshConsentRequired(
-        'this subject asked for erasure: only a fresh consent from the person (not an import) can be recorded',
-      );
+/**
+ * Records a consent, by event time. A scope closed by a withdrawal, an objection or an erasure re-opens
+ * only by the person's own act dated after it: an `import` or `api` grant there → `fresh_consent_required`,
+ * a person's grant dated at or before the closing → `stale_consent`; while an erasure is pending →
+ * `erasure_pending`. A grant older than the scope's latest grant is kept in the ledger but decides nothing.
+ */
+export function grantConsent(
+  current: SubjectState,
+  input: GrantInput,
+  next: NextEvent,
+  _now: string,
+  kindOf?: KindOf,
+): Change {
+  if (current.erasure?.status === 'received') throw new ErasurePending(current.erasure.requestId);
+  const key = scopeKey(input.channel, input.purpose);
+  const prior = current.scopes[key] ?? {};
+  const own = isOwnAct(input.source);
+  const closing = closingOf(current, input.channel, input.purpose, kindOf);
+  const scope = `${input.channel}/${input.purpose}`;
+  if (closing) {
+    const what = closing.source === 'erasure' ? 'the erasure' : `the withdrawal (${closing.source})`;
+    if (ms(input.grantedAt) <= ms(closing.at)) {
+      const detail = `${scope} was closed by ${what} on ${closing.at}; a grant dated ${input.grantedAt} cannot re-open it`;
+      throw own ? new StaleConsent(detail) : new FreshConsentRequired(detail);
     }
-    if (prior?.status === 'withdrawn') {
+    if (!own && !(ms(prior.ownGrantAt) > ms(closing.at))) {
       throw new FreshConsentRequired(
-        `consent for ${input.channel}/${input.purpose} was withdrawn on ${prior.withdrawnAt}: only a fresh consent from the person (not an import) can grant it again`,
+        `${scope} was closed by ${what} on ${closing.at}: only a fresh consent from the person (not ${input.source}) can grant it again`,
       );
     }
   }
-  const entry: ScopeState = {
-    status: 'granted',
-    seq: next.seq,
-    eventId: next.eventId,
-    source: input.source,
-    noticeVersion: input.noticeVersion,
-    grantedAt: input.grantedAt,
-    ...(input.expiresAt ? { expiresAt: input.expiresAt } : {}),
+  const newest = ms(input.grantedAt) >= ms(prior.grantedAt);
+  const entry: ScopeEntry = {
+    ...prior,
+    ...(newest
+      ? {
+          grantedAt: input.grantedAt,
+          grantEventId: next.eventId,
+          grantSource: input.source,
+          noticeVersion: input.noticeVersion,
+          noticeHash: input.noticeHash,
+          expiresAt: input.expiresAt,
+        }
+      : {}),
+    ...(own ? { ownGrantAt: latest(prior.ownGrantAt, input.grantedAt) } : {}),
   };
-  const ownAction = input.source !== 'import' && input.source !== 'api';
+  for (const k of Object.keys(entry) as (keyof ScopeEntry)[]) if (entry[k] === undefined) delete entry[k];
   return {
     state: {
       ...current,
-      scopes: { ...current.scopes, [scopeKey(input.channel, input.purpose)]: entry },
-      ...(ownAction ? { lastOwnActionAt: latest(current.lastOwnActionAt, input.grantedAt) } : {}),
+      scopes: { ...current.scopes, [key]: entry },
+      ...(own ? { lastOwnActionAt: latest(current.lastOwnActionAt, input.grantedAt) } : {}),
     },
     event: {
       type: 'consent.granted',
-      at: now,
+      at: input.grantedAt,
       channel: input.channel,
       purpose: input.purpose,
       source: input.source,
       data: {
         noticeVersion: input.noticeVersion,
+        ...(input.noticeHash ? { noticeHash: input.noticeHash } : {}),
         grantedAt: input.grantedAt,
         expiresAt: input.expiresAt ?? null,
         ...input.data,
       },
+      ...(input.details ? { details: input.details } : {}),
     },
   };
 }
@@ -151,8 +309,13 @@ export function grantConsent(current: SubjectState, input: GrantInput, next: Nex
 export interface WithdrawInput {
   channel?: Channel;
   purpose?: string;
+  /** With no purpose: close only the channel's marketing-kind purposes (WhatsApp's marketing stop). */
+  onlyKind?: 'marketing';
   source: string;
-  data: Record<string, unknown>;
+  /** Event time; defaults to `now`. */
+  at?: string;
+  data?: Record<string, unknown>;
+  details?: Record<string, unknown>;
 }
 
 export interface Withdrawal extends Change {
@@ -160,46 +323,57 @@ export interface Withdrawal extends Change {
 }
 
 /**
- * Records a withdrawal. An omitted channel or purpose means every one (`*`), now and in the future.
- * `withdrawn` lists the scopes the subject had that this withdrawal covers, and the pattern itself.
+ * Records a withdrawal at its event time. An omitted channel or purpose means every one (`*`), now and in
+ * the future. `withdrawn` lists the scopes the subject had that this withdrawal covers, and the pattern
+ * itself. A withdrawal dated before the person's own later grant is kept in the ledger and does not close it.
  */
-export function withdrawConsent(current: SubjectState, input: WithdrawInput, next: NextEvent, now: string): Withdrawal {
+export function withdrawConsent(
+  current: SubjectState,
+  input: WithdrawInput,
+  next: NextEvent,
+  now: string,
+  kindOf?: KindOf,
+): Withdrawal {
+  const at = input.at ?? now;
   const channel = input.channel ?? '*';
   const purpose = input.purpose ?? '*';
+  const kindOnly = input.onlyKind && purpose === '*';
   const covered = (Object.keys(current.scopes) as ScopeKey[])
     .map((k) => k.split('|') as [string, string])
-    .filter(
-      ([c, p]) => c !== '*' && p !== '*' && (channel === '*' || c === channel) && (purpose === '*' || p === purpose),
-    )
+    .filter(([c, p]) => c !== '*' && p !== '*' && !p.startsWith('@'))
+    .filter(([c, p]) => (channel === '*' || c === channel) && (purpose === '*' || p === purpose))
+    .filter(([, p]) => !kindOnly || (kindOf?.(p) ?? 'marketing') === 'marketing')
     .map(([c, p]) => ({ channel: c, purpose: p }));
-  const key = scopeKey(channel, purpose);
+  const key = kindOnly ? marketingKey(channel) : scopeKey(channel, purpose);
   const withdrawn = covered.some((s) => scopeKey(s.channel as Channel, s.purpose) === key)
     ? covered
-    : [...covered, { channel, purpose }];
+    : [...covered, { channel, purpose: kindOnly ? '@marketing' : purpose }];
   const hadConsent = covered.some(
-    (s) => effectiveScope(current, s.channel as Channel, s.purpose)?.status === 'granted',
+    (s) => effectiveScope(current, s.channel as Channel, s.purpose, kindOf)?.status === 'granted',
   );
-  // Keep the last grant's details on the entry so a lookup still shows what was withdrawn.
-  const { objection: _previous, ...prior } = current.scopes[key] ?? {};
-  const entry: ScopeState = {
-    ...prior,
-    status: 'withdrawn',
-    seq: next.seq,
-    eventId: next.eventId,
-    source: input.source,
-    withdrawnAt: now,
-    ...(hadConsent ? {} : { objection: true }),
-  };
+  const prior = current.scopes[key] ?? {};
+  const entry: ScopeEntry =
+    ms(at) > ms(prior.withdrawnAt)
+      ? {
+          ...prior,
+          withdrawnAt: at,
+          withdrawnEventId: next.eventId,
+          withdrawnSource: input.source,
+          ...(hadConsent ? { objection: undefined } : { objection: true }),
+        }
+      : prior;
+  if (entry.objection === undefined) delete entry.objection;
   return {
     withdrawn,
     state: { ...current, scopes: { ...current.scopes, [key]: entry } },
     event: {
       type: 'consent.withdrawn',
-      at: now,
+      at,
       channel: input.channel ?? null,
       purpose: input.purpose ?? null,
       source: input.source,
       data: { scopes: withdrawn, objection: !hadConsent, ...input.data },
+      ...(input.details ? { details: input.details } : {}),
     },
   };
 }

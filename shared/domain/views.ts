@@ -1,7 +1,7 @@
 import { expiryMessage } from './gate.ts';
 import { blockLikelihood, channelSignals, signalChannels } from './likelihood.ts';
-import type { Policy } from './policy.ts';
-import { effectiveScope, type SubjectState } from './subject-state.ts';
+import { kindOf, type Policy } from './policy.ts';
+import { effectiveScope, entryScope, type SubjectState } from './subject-state.ts';
 import type { Channel, ScopeKey } from './vocabulary.ts';
 
 export interface ConsentView {
@@ -10,6 +10,8 @@ export interface ConsentView {
   status: 'granted' | 'withdrawn' | 'expired';
   source: string;
   noticeVersion: string | null;
+  /** SHA-256 of the registered notice the consent was given under (null: the version was not registered). */
+  noticeHash: string | null;
   grantedAt: string | null;
   withdrawnAt: string | null;
   expiresAt: string | null;
@@ -22,8 +24,9 @@ export function consentViews(state: SubjectState, policy: Policy, now: string): 
   return (Object.keys(state.scopes) as ScopeKey[]).sort().map((key) => {
     const [channel, purpose] = key.split('|');
     const own = state.scopes[key]!;
-    const wildcard = channel === '*' || purpose === '*';
-    const decisive = wildcard ? own : effectiveScope(state, channel as Channel, purpose)!;
+    const wildcard = channel === '*' || purpose === '*' || purpose.startsWith('@');
+    const decisive =
+      (wildcard ? undefined : effectiveScope(state, channel as Channel, purpose, kindOf(policy))) ?? entryScope(own);
     const status =
       decisive.status === 'withdrawn'
         ? 'withdrawn'
@@ -36,6 +39,7 @@ export function consentViews(state: SubjectState, policy: Policy, now: string): 
       status,
       source: decisive.source,
       noticeVersion: own.noticeVersion ?? null,
+      noticeHash: own.noticeHash ?? null,
       grantedAt: own.grantedAt ?? null,
       withdrawnAt: decisive.status === 'withdrawn' ? (decisive.withdrawnAt ?? null) : null,
       expiresAt: own.expiresAt ?? null,

@@ -46,6 +46,8 @@ export type EventType =
   | 'send.recorded'
   | 'erasure.requested'
   | 'erasure.completed'
+  | 'erasure.cancelled'
+  | 'access.provided'
   | 'preferences.visited';
 
 /** A scope key inside the state: `<channel|*>|<purpose|*>`. `*` stands for every channel / purpose. */

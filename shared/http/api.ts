@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type * as z from 'zod';
+import type { Actor } from '#domain/ledger.ts';
 import type { Principal, Scope } from '#shared/auth/api-keys.ts';
 import { idempotency } from './idempotency.ts';
 import { type ApiEvent, apiHeaders, jsonBody, problemJson, requireScope } from './middlewares.ts';
@@ -14,6 +15,8 @@ export interface ApiRequest<B, Q = undefined> {
   query: Q;
   principal: Principal;
   tenant: string;
+  /** The API key as the ledger records it. */
+  actor: Actor;
   event: ApiEvent;
 }
 
@@ -78,6 +81,7 @@ export function api<B extends z.ZodType | undefined = undefined, Q extends z.Zod
         body: event.parsedBody as Parsed<B>,
         query: query as Parsed<Q>,
         principal: event.principal as Principal,
+        actor: { type: 'api_key', keyId: (event.principal as Principal).keyId },
         tenant: (event.principal as Principal).tenant,
         event,
       }),

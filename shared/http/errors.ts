@@ -80,6 +80,14 @@ export class ConflictError extends ProblemError {
   }
 }
 
+/** A consent or policy names a notice version that is not registered, while the policy requires registered ones. */
+export class UnknownNoticeError extends ProblemError {
+  constructor(version: string, path = 'noticeVersion') {
+    const message = `notice ${version} is not registered (POST /v1/notices) and the policy requires registered notices`;
+    super(422, 'unknown_notice', 'Unknown notice', message, [{ path, message: 'is not a registered notice version' }]);
+  }
+}
+
 export class PayloadTooLargeError extends ProblemError {
   constructor(limit: number) {
     super(413, 'payload_too_large', 'Payload too large', `the body is larger than ${limit} bytes`);

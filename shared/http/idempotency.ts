@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { logger } from '#shared/log.ts';
+import { tenantDigest } from '#shared/secrets.ts';
 import { getDb } from '#store/db.ts';
 import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } from '#store/idempotency.ts';
 import { ConflictError, ValidationError } from './errors.ts';
@@ -23,9 +24,12 @@ export function idempotency(): ApiMiddleware {
           { path: 'header.Idempotency-Key', message: 'must be 1-255 characters' },
         ]);
       }
-      const keyHash = sha256(value);
-      const requestHash = sha256(
-        `${request.event.routeKey}\n${request.event.rawPath}\n${sha256(rawBody(request.event))}`,
+      // Keyed per tenant: a body names a person, and a plain hash of it gives their phone number back.
+      const keyHash = await tenantDigest(tenant, 'idempotency', `key\n${value}`);
+      const requestHash = await tenantDigest(
+        tenant,
+        'idempotency',
+        `request\n${request.event.routeKey}\n${request.event.rawPath}\n${sha256(rawBody(request.event))}`,
       );
       const existing = await claimIdempotencyKey(getDb(), tenant, keyHash, requestHash);
       if (!existing) {

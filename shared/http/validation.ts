@@ -1,4 +1,5 @@
 import type * as z from 'zod';
+import { isInFuture } from '#shared/time.ts';
 import { type FieldError, ValidationError } from './errors.ts';
 
 /** A zod issue path as the dotted path of the API (`items.3.subject.phone`). */
@@ -12,6 +13,18 @@ export function fieldErrors(error: z.ZodError, prefix: readonly PropertyKey[] = 
     }
     return [{ path: issuePath([...prefix, ...issue.path]) || '(body)', message: issue.message }];
   });
+}
+
+/** A client-given time, or a 400 `time_in_future` when it is ahead of `now` by more than the allowed clock skew. */
+export function notInFuture(at: string | undefined, path: string, now: string): string | undefined {
+  if (at && isInFuture(at, now)) {
+    throw new ValidationError(
+      `${path} is in the future`,
+      [{ path, message: 'is more than 5 minutes in the future' }],
+      'time_in_future',
+    );
+  }
+  return at;
 }
 
 /** Parses with a schema or throws a 400 listing every field problem; `path` prefixes the field paths. */

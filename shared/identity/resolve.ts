@@ -1,6 +1,5 @@
-import { createHmac } from 'node:crypto';
 import type { Channel } from '#domain/vocabulary.ts';
-import { getSecrets, tenantKey } from '#shared/secrets.ts';
+import { getSecrets, tenantDigest, tenantKey } from '#shared/secrets.ts';
 import { assertReachable, type Identifier, normaliseSubject, type SubjectInput, subjectKeyOf } from './subject.ts';
 
 /** A subject as the service knows it: its key and identifier kind (the identifier itself stays in memory). */
@@ -27,8 +26,5 @@ export async function resolveSubject(
  * claimed value, the DPO can show it matches; the table alone reveals nothing.
  */
 export async function evidenceHash(tenant: string, value: string): Promise<string> {
-  const secrets = await getSecrets();
-  return `hmac-sha256:${createHmac('sha256', tenantKey(secrets, tenant, 'evidence'))
-    .update(value)
-    .digest('base64url')}`;
+  return `hmac-sha256:${await tenantDigest(tenant, 'evidence', value)}`;
 }

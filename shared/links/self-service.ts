@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { Policy } from '#domain/policy.ts';
+import { kindOf, type Policy } from '#domain/policy.ts';
 import {
   type Change,
   grantConsent,
@@ -81,13 +81,15 @@ export type PreferencePlan =
 /**
  * Decides what a preference-centre form does, from the subject's state as read. A button pressed twice
  * changes nothing the second time; a scope the subject does not have, or any change while an erasure is
- * pending, is refused (400) without recording anything.
+ * pending, is refused (400) without recording anything. `registered`: the `noticeHash` of the policy's
+ * notice version when registered (what a grant records).
  */
 export function planPreferenceChange(
   form: PreferenceForm,
   state: SubjectState | undefined,
   policy: Policy,
   now: string,
+  registered: { noticeHash?: string } = {},
 ): PreferencePlan {
   if (form.action === 'erase') {
     if (!state || state.erasure) return { do: 'nothing', status: 200 };
@@ -113,7 +115,7 @@ export function planPreferenceChange(
     const input = { channel, purpose, source: 'preference_center', data: {} };
     return {
       do: 'append',
-      apply: (current, next) => asOwnAction(withdrawConsent(current, input, next, now), now),
+      apply: (current, next) => asOwnAction(withdrawConsent(current, input, next, now, kindOf(policy)), now),
       notice,
     };
   }
@@ -130,9 +132,10 @@ export function planPreferenceChange(
     purpose,
     source: 'preference_center',
     noticeVersion: policy.noticeVersion,
+    ...registered,
     grantedAt: now,
     data: {},
   };
   // grantConsent marks a preference-centre grant as the person's own action itself.
-  return { do: 'append', apply: (current, next) => grantConsent(current, grant, next, now), notice };
+  return { do: 'append', apply: (current, next) => grantConsent(current, grant, next, now, kindOf(policy)), notice };
 }

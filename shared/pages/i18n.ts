@@ -78,19 +78,24 @@ const spaced = (slug: string) => slug.replace(/[-_]+/g, ' ');
 /** A channel as a noun ("WhatsApp", "Appels téléphoniques"). */
 export const channelName = (lang: Lang, channel: string) => CHANNEL_NAMES[lang][channel] ?? channel;
 
-/** A purpose as a label; unknown slugs are shown with spaces ("black-friday" → "Black friday"). */
-export function purposeLabel(lang: Lang, purpose: string): string {
-  const known = PURPOSE_LABELS[lang][purpose];
+/**
+ * A purpose as a label: the policy's label in the page language (`labels`), else the built-in one, else the
+ * slug with spaces ("black-friday" → "Black friday").
+ */
+export function purposeLabel(lang: Lang, purpose: string, labels?: Record<string, string>): string {
+  const known = labels?.[lang] ?? PURPOSE_LABELS[lang][purpose];
   if (known) return known;
   const words = spaced(purpose);
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-/** "offers and news on WhatsApp" / "les offres et actualités sur WhatsApp". */
-export function scopePhrase(lang: Lang, channel: string, purpose: string): string {
+/** "offers and news on WhatsApp" / "les offres et actualités sur WhatsApp"; `labels`: the policy's labels. */
+export function scopePhrase(lang: Lang, channel: string, purpose: string, labels?: Record<string, string>): string {
+  const label = labels?.[lang];
+  const name = label ?? spaced(purpose);
   const what =
-    PURPOSE_PHRASES[lang][purpose] ??
-    (lang === 'fr' ? `les messages « ${spaced(purpose)} »` : `“${spaced(purpose)}” messages`);
+    (label ? undefined : PURPOSE_PHRASES[lang][purpose]) ??
+    (lang === 'fr' ? `les messages « ${name} »` : `“${name}” messages`);
   return `${what} ${CHANNEL_BY[lang][channel] ?? channel}`;
 }
 

@@ -20,13 +20,16 @@ export type PreferenceNotice =
   | { tone: 'ok'; key: 'confirmed' }
   | { tone: 'warn'; key: 'unknown_scope' | 'erase_unconfirmed' };
 
-function noticeText(lang: Lang, notice: PreferenceNotice): string {
+function noticeText(input: PreferencesPageInput, notice: PreferenceNotice): string {
+  const { lang } = input;
   const t = messages(lang);
+  const phrase = (channel: string, purpose: string) =>
+    scopePhrase(lang, channel, purpose, input.purposes?.[purpose]?.labels);
   switch (notice.key) {
     case 'withdrawn':
-      return t.prefsDoneWithdrawn(scopePhrase(lang, notice.channel, notice.purpose));
+      return t.prefsDoneWithdrawn(phrase(notice.channel, notice.purpose));
     case 'granted':
-      return t.prefsDoneGranted(scopePhrase(lang, notice.channel, notice.purpose), notice.noticeVersion);
+      return t.prefsDoneGranted(phrase(notice.channel, notice.purpose), notice.noticeVersion);
     case 'confirmed':
       return t.prefsDoneConfirmed;
     case 'unknown_scope':
@@ -44,6 +47,8 @@ export interface PreferencesPageInput {
   noticeVersion: string;
   action: string;
   rows: PreferenceRow[];
+  /** The policy's purposes registry: each purpose's label per language. */
+  purposes?: Record<string, { labels?: Record<string, string> }>;
   erasure?: { status: 'received'; receivedAt: string; dueBy: string } | { status: 'completed'; erasedAt: string };
   /** The outcome of the form just sent. */
   notice?: PreferenceNotice;
@@ -74,7 +79,7 @@ export function preferencesPage(input: PreferencesPageInput): string {
   const org = input.controller.name;
   const date = (iso: string) => formatDate(input.lang, iso, input.timeZone);
   const flash = input.notice
-    ? html`<p class="notice${input.notice.tone === 'warn' ? ' warn' : ''}" role="status">${noticeText(input.lang, input.notice)}</p>`
+    ? html`<p class="notice${input.notice.tone === 'warn' ? ' warn' : ''}" role="status">${noticeText(input, input.notice)}</p>`
     : '';
   const erasure = input.erasure
     ? html`<p class="notice warn">${
@@ -84,7 +89,7 @@ export function preferencesPage(input: PreferencesPageInput): string {
       }</p>`
     : '';
   const rows = input.rows.map((row) => {
-    const label = `${channelName(input.lang, row.channel)} · ${purposeLabel(input.lang, row.purpose)}`;
+    const label = `${channelName(input.lang, row.channel)} · ${purposeLabel(input.lang, row.purpose, input.purposes?.[row.purpose]?.labels)}`;
     return html`<li>
 <div><p class="scope-name">${label}</p><p class="scope-state">${rowState(input, row)}</p></div>
 ${rowForm(input, row, label)}

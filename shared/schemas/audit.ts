@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { SubjectSchema } from '#shared/identity/subject.ts';
+import { LANGS } from '#shared/pages/i18n.ts';
 import { DAY_MS } from '#shared/time.ts';
 import { ERASURE_STATUSES } from './erasure.ts';
 
@@ -56,5 +57,5 @@ export const AuditErasuresQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(200),
 });
 
-/** `POST /v1/subjects/access` body. */
-export const SubjectAccessSchema = z.strictObject({ subject: SubjectSchema });
+/** `POST /v1/subjects/access` body: the subject, and the language of the copy's plain-language parts (default `en`). */
+export const SubjectAccessSchema = z.strictObject({ subject: SubjectSchema, lang: z.enum(LANGS).optional() });

@@ -35,6 +35,8 @@ export const ConsentWithdrawSchema = z.strictObject({
   channel: ChannelSchema.optional(),
   purpose: PurposeSchema.optional(),
   source: WithdrawSourceSchema.default('api'),
+  /** When the person withdrew (event time); defaults to now. */
+  at: TimestampSchema.optional(),
   reason: shortText(500).optional(),
 });
 

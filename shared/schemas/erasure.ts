@@ -12,7 +12,16 @@ export const ErasureRequestSchema = z.strictObject({
   immediate: z.boolean().default(false),
 });
 
-export const ERASURE_STATUSES = ['received', 'completed', 'overdue'] as const;
+/** `POST /v1/erasure-requests/{requestId}/cancel`: why (optional; kept as a personal detail of the events). */
+export const ErasureCancelSchema = z.strictObject({ reason: shortText(500).optional() });
+
+/** `POST /v1/erasure-requests/{requestId}/extend` (Art. 12(3)): once, by one or two months, with the reason. */
+export const ErasureExtendSchema = z.strictObject({
+  reason: shortText(500),
+  months: z.union([z.literal(1), z.literal(2)]),
+});
+
+export const ERASURE_STATUSES = ['received', 'completed', 'overdue', 'cancelled'] as const;
 export const ErasureListQuerySchema = z.strictObject({
   status: z.enum(ERASURE_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),

@@ -1,11 +1,16 @@
 // WhatsApp webhook processing: a verified delivery's notifications, routed to tenants and applied to the ledger.
+import { DomainError } from '#domain/errors.ts';
+import type { Actor } from '#domain/ledger.ts';
 import { ProblemError } from '#http/errors.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { logger } from '#shared/log.ts';
 import { countWebhookEvent } from '#shared/metrics.ts';
+import { tenantDigest } from '#shared/secrets.ts';
+import { isInFuture } from '#shared/time.ts';
 import { applyNotification } from '#shared/whatsapp/actions.ts';
 import { type Notification, notificationsOf } from '#shared/whatsapp/payload.ts';
 import type { Db } from '#store/db.ts';
+import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
 import { AlreadyAppliedError, appendChange } from '#store/subjects.ts';
 
@@ -19,6 +24,9 @@ function eventName(n: Notification): string {
 
 /** Replay markers outlive Meta's redelivery window (up to 7 days) with margin. */
 const REPLAY_TTL_DAYS = 30;
+
+/** Everything this webhook writes is recorded as Meta's. */
+const WHATSAPP: Actor = { type: 'webhook', provider: 'whatsapp' };
 
 export interface ProcessReport {
   recorded: number;
@@ -35,7 +43,10 @@ export interface ProcessReport {
  */
 async function processNotifications(db: Db, notifications: Notification[]): Promise<ProcessReport> {
   const report: ProcessReport = { recorded: 0, replayed: 0, unchanged: 0, invalid: 0 };
-  for (const n of notifications) {
+  for (const delivered of notifications) {
+    const now = new Date().toISOString();
+    // A notification dated in the future is recorded at its arrival time: it cannot pre-empt later stops.
+    const n = isInFuture(delivered.observedAt, now) ? { ...delivered, observedAt: now } : delivered;
     let resolved: Awaited<ReturnType<typeof resolveSubject>>;
     try {
       resolved = await resolveSubject(n.tenant, n.subject, 'whatsapp');
@@ -46,19 +57,28 @@ async function processNotifications(db: Db, notifications: Notification[]): Prom
       continue;
     }
     const policy = await getPolicy(db, n.tenant);
-    const now = new Date().toISOString();
+    const notice = n.action.kind === 'regrant' ? await noticeOfGrant(db, n.tenant, policy.noticeVersion) : {};
+    // The marker is stored: keyed per tenant, since the notification it stands for names a phone number.
+    const once = await tenantDigest(n.tenant, 'replay', n.replayId);
     try {
       const { event } = await appendChange(
         db,
         n.tenant,
         resolved.subjectKey,
-        (current, next) => applyNotification(current, n, policy, next, now),
-        { kind: resolved.identifier.kind, once: n.replayId, onceTtlDays: REPLAY_TTL_DAYS },
+        (current, next) => applyNotification(current, n, policy, next, now, notice),
+        { kind: resolved.identifier.kind, actor: WHATSAPP, once, onceTtlDays: REPLAY_TTL_DAYS },
       );
       if (event) report.recorded++;
       else report.unchanged++;
       countWebhookEvent(eventName(n), event ? 'recorded' : 'unchanged');
     } catch (error) {
+      if (error instanceof DomainError) {
+        // A resume dated before the erasure or withdrawal it would undo, or during a pending erasure: refused.
+        logger.info('whatsapp notification refused by the consent rules', { code: error.code, event: eventName(n) });
+        report.unchanged++;
+        countWebhookEvent(eventName(n), 'unchanged');
+        continue;
+      }
       if (!(error instanceof AlreadyAppliedError)) throw error;
       report.replayed++;
       countWebhookEvent(eventName(n), 'replayed');

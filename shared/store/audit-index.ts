@@ -3,6 +3,7 @@ import type { AuditEvent, AuditRange } from '#domain/audit.ts';
 import { DAY_MS } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { InvalidCursor, storeFailure } from './errors.ts';
+import { toEvent } from './subjects.ts';
 import { AUDIT_SHARDS, keys } from './table.ts';
 
 /**
@@ -12,7 +13,8 @@ import { AUDIT_SHARDS, keys } from './table.ts';
 const SHARD_PAGE = 500;
 
 /** The audit-index sort key of an event: `<at>#<eventId>`, unique and in time order. */
-export const auditSortKey = (event: { at: string; eventId: string }) => `${event.at}#${event.eventId}`;
+export const auditSortKey = (event: { at: string; recordedAt?: string; eventId: string }) =>
+  `${event.recordedAt ?? event.at}#${event.eventId}`;
 
 /**
  * An opaque resume point: the sort key of the last event handed out. The sort key starts with the
@@ -189,23 +191,9 @@ export async function* auditItems(
   }
 }
 
-/** The export shape of an index item. */
+/** The export shape of an index item: the stored event (details included; the export leaves them out) and its subject. */
 export function toAuditEvent(item: Item): AuditEvent {
-  const { at, eventId, subjectKey, seq, type, channel, purpose, source, data, prevHash, hash } =
-    item as unknown as AuditEvent;
-  return {
-    at,
-    eventId,
-    subjectKey,
-    seq,
-    type,
-    channel: channel ?? null,
-    purpose: purpose ?? null,
-    source: source ?? null,
-    data: data ?? {},
-    prevHash,
-    hash,
-  };
+  return { ...toEvent(item), subjectKey: item.subjectKey as string };
 }
 
 /** Audit events in time order (see {@link auditItems}). */

@@ -18,7 +18,7 @@ export async function summarise(
   const builder = new SummaryBuilder(daysOf(range));
   const contacts = new Set<string>();
   for await (const item of auditItems(db, tenant, range, {
-    projection: 'GSI1SK, at, type, channel, subjectKey',
+    projection: 'GSI1SK, at, recordedAt, type, channel, subjectKey',
     pageSize: 1000,
   })) {
     builder.add(item as unknown as AuditEvent);

@@ -1,4 +1,4 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, storeConfigFromEnv } from './client.ts';
 
 /** A table and the client that reaches it. Store functions take one, so tests can hand in another. */
@@ -21,4 +21,19 @@ export function getDb(): Db {
 /** Replaces the container's store (local runtime and tests). */
 export function setDb(db: Db | undefined): void {
   shared = db;
+}
+
+/** Every item a Query of the table returns, page after page (callers wrap failures with `storeFailure`). */
+export async function queryAll(
+  db: Db,
+  input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await db.client.send(new QueryCommand({ ...input, TableName: db.table, ExclusiveStartKey: start }));
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
 }

@@ -6,22 +6,42 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ulid } from 'ulid';
-import { dueBy, type ErasureQuery, erasureSelection, requestErasure, tombstone } from '#domain/erasure.ts';
+import {
+  assertCancellable,
+  cancelErasure,
+  dueBy,
+  type ErasureQuery,
+  ErasureRefused,
+  erasureSelection,
+  extendErasure,
+  requestErasure,
+  type StoredErasureStatus,
+  tombstone,
+} from '#domain/erasure.ts';
+import type { Actor } from '#domain/ledger.ts';
 import { emptyState } from '#domain/subject-state.ts';
+import { mapLimit } from '#shared/concurrency.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
+import { newUlid } from '#shared/ids.ts';
 import { logger } from '#shared/log.ts';
+import { DAY_MS } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { backoffMs, isWriteConflict, StoreUnavailable, sleep, storeFailure, WriteContention } from './errors.ts';
+import { getPolicy } from './policy.ts';
 import { appendChange, chainEvent, changeTransaction, getState } from './subjects.ts';
 import { keys } from './table.ts';
 
 export interface ErasureRequest {
   requestId: string;
-  status: 'received' | 'completed';
+  status: StoredErasureStatus;
   receivedAt: string;
+  /** One month after receipt; later once extended (Art. 12(3)). */
   dueBy: string;
   completedAt?: string;
+  cancelledAt?: string;
+  extendedAt?: string;
+  extensionMonths?: 1 | 2;
+  extensionReason?: string;
   requestedVia: string;
   reference?: string;
   subjectKeys: string[];
@@ -29,19 +49,20 @@ export interface ErasureRequest {
 
 const requestKey = (tenant: string, requestId: string) => ({ PK: keys.erasure(tenant, requestId), SK: 'REQ' });
 
+const OPTIONAL_FIELDS = [
+  'completedAt',
+  'cancelledAt',
+  'extendedAt',
+  'extensionMonths',
+  'extensionReason',
+  'reference',
+] as const;
+
 function toRequest(item: Record<string, unknown>): ErasureRequest {
-  const { requestId, status, receivedAt, dueBy, completedAt, requestedVia, reference, subjectKeys } =
-    item as unknown as ErasureRequest;
-  return {
-    requestId,
-    status,
-    receivedAt,
-    dueBy,
-    ...(completedAt ? { completedAt } : {}),
-    requestedVia,
-    ...(reference ? { reference } : {}),
-    subjectKeys,
-  };
+  const { requestId, status, receivedAt, dueBy, requestedVia, subjectKeys } = item as unknown as ErasureRequest;
+  const request: ErasureRequest = { requestId, status, receivedAt, dueBy, requestedVia, subjectKeys };
+  for (const f of OPTIONAL_FIELDS) if (item[f] !== undefined) Object.assign(request, { [f]: item[f] });
+  return request;
 }
 
 /** Stores a received request, indexed by status and due date. */
@@ -52,7 +73,7 @@ export async function createErasureRequest(
   now: string,
 ): Promise<ErasureRequest> {
   const request: ErasureRequest = {
-    requestId: `er_${ulid()}`,
+    requestId: `er_${newUlid()}`,
     status: 'received',
     receivedAt: now,
     dueBy: dueBy(now),
@@ -91,6 +112,7 @@ export async function receiveErasureRequest(
     reference?: string;
   },
   now: string,
+  actor: Actor,
 ): Promise<ErasureRequest> {
   const subjectKeys = [...new Set(input.subjects.map((s) => s.subjectKey))];
   const request = await createErasureRequest(
@@ -101,7 +123,10 @@ export async function receiveErasureRequest(
   );
   const flagged = await Promise.allSettled(
     input.subjects.map(({ subjectKey, kind }) =>
-      appendChange(db, tenant, subjectKey, (current) => requestErasure(current, request.requestId, now), { kind }),
+      appendChange(db, tenant, subjectKey, (current) => requestErasure(current, request.requestId, now), {
+        kind,
+        actor,
+      }),
     ),
   );
   const failed = flagged.find((r) => r.status === 'rejected');
@@ -132,13 +157,13 @@ export async function getErasureRequest(
 }
 
 /**
- * Requests of one stored status in due-date order (received) or completion order (completed);
+ * Requests of one stored status in due-date order (received) or completion (cancellation) order;
  * `dueBefore` keeps only the received ones due before that time (overdue, due within N days).
  */
 export async function listErasureRequests(
   db: Db,
   tenant: string,
-  status: 'received' | 'completed',
+  status: StoredErasureStatus,
   options: { dueBefore?: string; limit?: number } = {},
 ): Promise<ErasureRequest[]> {
   const out: ErasureRequest[] = [];
@@ -170,7 +195,8 @@ export async function listErasureRequests(
 
 /**
  * The requests a listing shows (see {@link erasureSelection}): received ones in due-date order, then
- * completed ones, at most `limit`. Shared by `GET /v1/erasure-requests` and the erasure deadlines.
+ * completed ones, then cancelled ones, at most `limit`. Shared by `GET /v1/erasure-requests` and the
+ * erasure deadlines.
  */
 export async function listErasures(
   db: Db,
@@ -178,13 +204,18 @@ export async function listErasures(
   query: ErasureQuery & { limit: number },
   now: number,
 ): Promise<ErasureRequest[]> {
-  const { received, completed, dueBefore } = erasureSelection(query, now);
+  const { received, completed, cancelled, dueBefore } = erasureSelection(query, now);
   const limit = query.limit;
   const requests = received
     ? await listErasureRequests(db, tenant, 'received', { limit, ...(dueBefore ? { dueBefore } : {}) })
     : [];
-  if (completed) requests.push(...(await listErasureRequests(db, tenant, 'completed', { limit })));
-  return requests.slice(0, limit);
+  if (completed && requests.length < limit) {
+    requests.push(...(await listErasureRequests(db, tenant, 'completed', { limit: limit - requests.length })));
+  }
+  if (cancelled && requests.length < limit) {
+    requests.push(...(await listErasureRequests(db, tenant, 'cancelled', { limit: limit - requests.length })));
+  }
+  return requests;
 }
 
 const MAX_ERASE_ROUNDS = 10;
@@ -201,37 +232,95 @@ async function deleteKeys(db: Db, itemKeys: Record<string, unknown>[]): Promise<
   }
 }
 
+/** Every item of a subject's partition but its state: events, and what points to it (replay markers, idempotency records). */
+async function partitionItems(db: Db, tenant: string, subjectKey: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.table,
+        KeyConditionExpression: 'PK = :pk AND SK < :state',
+        ExpressionAttributeValues: { ':pk': keys.subject(tenant, subjectKey), ':state': keys.state },
+        ProjectionExpression: 'PK, SK, v, details, #ref',
+        ExpressionAttributeNames: { '#ref': 'ref' },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+/** Deletes the personal details of stored events; their hashes commit to the details' digest, so chains still verify. */
+export async function redactEvents(db: Db, eventKeys: Record<string, unknown>[]): Promise<void> {
+  await mapLimit(eventKeys, 8, (Key) =>
+    db.client.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: { PK: Key.PK, SK: Key.SK },
+        UpdateExpression: 'REMOVE details, detailsSalt',
+        ConditionExpression: 'attribute_exists(PK)',
+      }),
+    ),
+  );
+}
+
+export interface EraseOptions {
+  /** The erasure request carried out; none for a retention purge. */
+  requestId?: string;
+  reason: 'request' | 'retention';
+  now: string;
+  actor: Actor;
+  /** How long the public part of the events is kept as proof (policy `retention.proofDays`). */
+  proofDays?: number;
+}
+
 /**
- * Erases one subject: deletes every event (and with them their audit-index entries), then replaces the
- * state with a tombstone and starts a new chain with one `erasure.completed` event, in one transaction
- * conditioned on the state's version. A writer that slipped in meanwhile makes it go round again.
+ * Erases one subject and keeps the proof. Deleted: every event's personal details, the signal and send
+ * summaries and consents of the state, the subject's replay markers and idempotency records. Kept until
+ * `erasedAt + proofDays`: the public part of its events (type, times, channel, purpose, source, notice,
+ * actor), whose chain still verifies; then {@link purgeProof} leaves only the tombstone. The tombstone
+ * (`erasure.completed`, appended to the same chain) keeps the person out of imports for good. A subject
+ * with format-1 events (whose hash covers their details) loses them whole and its chain restarts.
+ * Conditioned on the state's version: a writer that slipped in meanwhile makes it go round again.
  */
-export async function eraseSubject(db: Db, tenant: string, subjectKey: string, requestId: string, now: string) {
-  const pk = keys.subject(tenant, subjectKey);
+export async function eraseSubject(db: Db, tenant: string, subjectKey: string, options: EraseOptions) {
+  const { now, reason, actor } = options;
+  const requestId = options.requestId ?? `retention_${newUlid()}`;
+  const proofDays = options.proofDays ?? (await getPolicy(db, tenant)).retention.proofDays;
   for (let round = 0; round < MAX_ERASE_ROUNDS; round++) {
     try {
       const current = (await getState(db, tenant, subjectKey)) ?? emptyState(subjectKey);
-      const eventKeys: Record<string, unknown>[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await db.client.send(
-          new QueryCommand({
-            TableName: db.table,
-            KeyConditionExpression: 'PK = :pk AND begins_with(SK, :ev)',
-            ExpressionAttributeValues: { ':pk': pk, ':ev': 'EV#' },
-            ProjectionExpression: 'PK, SK',
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
+      const items = await partitionItems(db, tenant, subjectKey);
+      const events = items.filter((item) => String(item.SK).startsWith('EV#'));
+      const legacy = events.some((item) => item.v !== 2);
+      const refs = items.filter((item) => item.ref).map((item) => item.ref as Record<string, unknown>);
+      const pointers = items.filter((item) => !String(item.SK).startsWith('EV#'));
+      await deleteKeys(
+        db,
+        [...refs, ...pointers].map((item) => ({ PK: item.PK, SK: item.SK })),
+      );
+      if (legacy)
+        await deleteKeys(
+          db,
+          events.map((item) => ({ PK: item.PK, SK: item.SK })),
         );
-        eventKeys.push(...(page.Items ?? []));
-        start = page.LastEvaluatedKey;
-      } while (start);
-      await deleteKeys(db, eventKeys);
-      const change = tombstone(current, requestId, now);
-      const event = chainEvent(change.state, { seq: 1, eventId: ulid() }, change.event);
-      const state = { ...change.state, version: current.version + 1, seq: 1, head: event.hash };
+      else
+        await redactEvents(
+          db,
+          events.filter((item) => item.details),
+        );
+      const proofUntil = new Date(Date.parse(now) + proofDays * DAY_MS).toISOString();
+      const base = legacy ? { ...current, seq: 0, head: '' } : current;
+      const change = tombstone(base, requestId, now, { reason, proofUntil });
+      const next = { seq: base.seq + 1, eventId: newUlid() };
+      const event = chainEvent(base, next, change.event, actor, now);
+      const state = { ...change.state, version: current.version + 1, seq: next.seq, head: event.hash };
       await db.client.send(changeTransaction(db, tenant, subjectKey, event, state));
+      if (proofDays === 0) await purgeProof(db, tenant, subjectKey, now);
       return;
     } catch (error) {
       if (!isWriteConflict(error)) throw storeFailure(error, 'eraseSubject');
@@ -241,34 +330,189 @@ export async function eraseSubject(db: Db, tenant: string, subjectKey: string, r
   throw new WriteContention('the subject kept changing during erasure; retry');
 }
 
-/** Marks a request completed (moves it to the completed index). */
-export async function markErasureCompleted(db: Db, tenant: string, requestId: string, now: string) {
+/**
+ * Ends the proof an erasure kept: deletes the erased subject's events and notes `proofPurgedAt` on the
+ * tombstone, which stays for good. Does nothing for a subject that is not erased.
+ */
+export async function purgeProof(db: Db, tenant: string, subjectKey: string, now: string): Promise<boolean> {
+  try {
+    const current = await getState(db, tenant, subjectKey);
+    if (current?.erasure?.status !== 'completed') return false;
+    const items = await partitionItems(db, tenant, subjectKey);
+    await deleteKeys(
+      db,
+      items.map((item) => ({ PK: item.PK, SK: item.SK })),
+    );
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.state },
+        UpdateExpression: 'SET erasure.proofPurgedAt = :now',
+        ConditionExpression: 'attribute_exists(erasure)',
+        ExpressionAttributeValues: { ':now': now },
+      }),
+    );
+    return true;
+  } catch (error) {
+    throw storeFailure(error, 'purgeProof');
+  }
+}
+
+/**
+ * Sets fields of a request on `condition` (over `#s` = its status and `values`); undefined when the
+ * condition fails. A change of status moves the request to that status's index.
+ */
+async function updateRequest(
+  db: Db,
+  tenant: string,
+  requestId: string,
+  fields: Partial<ErasureRequest> & { GSI2PK?: string; GSI2SK: string },
+  condition: { expression: string; values?: Record<string, unknown> },
+): Promise<ErasureRequest | undefined> {
+  const names = Object.keys(fields);
   try {
     const out = await db.client.send(
       new UpdateCommand({
         TableName: db.table,
         Key: requestKey(tenant, requestId),
-        UpdateExpression: 'SET #s = :completed, completedAt = :now, GSI2PK = :pk, GSI2SK = :sk',
-        ConditionExpression: 'attribute_exists(PK)',
-        ExpressionAttributeNames: { '#s': 'status' },
+        UpdateExpression: `SET ${names.map((_, i) => `#f${i} = :f${i}`).join(', ')}`,
+        ConditionExpression: condition.expression,
+        ExpressionAttributeNames: {
+          ...Object.fromEntries(names.map((name, i) => [`#f${i}`, name])),
+          ...(condition.expression.includes('#s') ? { '#s': 'status' } : {}),
+        },
         ExpressionAttributeValues: {
-          ':completed': 'completed',
-          ':now': now,
-          ':pk': keys.erasuresByStatus(tenant, 'completed'),
-          ':sk': `${now}#${requestId}`,
+          ...Object.fromEntries(names.map((name, i) => [`:f${i}`, fields[name as keyof typeof fields]])),
+          ...condition.values,
         },
         ReturnValues: 'ALL_NEW',
       }),
     );
     return toRequest(out.Attributes as Record<string, unknown>);
   } catch (error) {
-    throw storeFailure(error, 'markErasureCompleted');
+    if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return undefined;
+    throw storeFailure(error, 'updateErasureRequest');
   }
 }
 
+/** A request moved to `status` at `at` (the completed and cancelled indexes are in that order). */
+const moveTo = (tenant: string, requestId: string, status: 'completed' | 'cancelled', at: string) => ({
+  status,
+  GSI2PK: keys.erasuresByStatus(tenant, status),
+  GSI2SK: `${at}#${requestId}`,
+});
+
+/**
+ * Marks a request completed (moves it to the completed index). The erasure has happened by then, so this
+ * wins over a cancellation that raced with it.
+ */
+export async function markErasureCompleted(db: Db, tenant: string, requestId: string, now: string) {
+  const done = await updateRequest(
+    db,
+    tenant,
+    requestId,
+    { ...moveTo(tenant, requestId, 'completed', now), completedAt: now },
+    { expression: 'attribute_exists(PK)' },
+  );
+  if (!done) throw new StoreUnavailable(`erasure request ${requestId} disappeared while it was carried out`);
+  return done;
+}
+
 /** Carries out a received request: every subject erased to a tombstone, then the request completed. */
-export async function completeErasureRequest(db: Db, tenant: string, request: ErasureRequest): Promise<ErasureRequest> {
+export async function completeErasureRequest(
+  db: Db,
+  tenant: string,
+  request: ErasureRequest,
+  actor: Actor,
+): Promise<ErasureRequest> {
   const now = new Date().toISOString();
-  for (const subjectKey of request.subjectKeys) await eraseSubject(db, tenant, subjectKey, request.requestId, now);
+  for (const subjectKey of request.subjectKeys) {
+    await eraseSubject(db, tenant, subjectKey, { requestId: request.requestId, reason: 'request', now, actor });
+  }
   return markErasureCompleted(db, tenant, request.requestId, now);
+}
+
+/** Re-reads a request after a failed condition (a concurrent change) to say why. */
+async function reread(db: Db, tenant: string, requestId: string): Promise<ErasureRequest> {
+  const current = await getErasureRequest(db, tenant, requestId);
+  if (!current) throw new StoreUnavailable(`erasure request ${requestId} disappeared`);
+  return current;
+}
+
+/**
+ * Cancels a received request: marks it `cancelled` (on condition that it is still received), then takes
+ * back each subject's `erasure_pending` with an `erasure.cancelled` event — a subject also covered by
+ * another received request stays pending for that one. A completed request → `erasure_completed`.
+ * Cancelling a cancelled request again only re-applies the subjects' part (a retry after a failure).
+ */
+export async function cancelErasureRequest(
+  db: Db,
+  tenant: string,
+  request: ErasureRequest,
+  input: { reason?: string; now: string; actor: Actor },
+): Promise<ErasureRequest> {
+  assertCancellable(request);
+  const { requestId } = request;
+  const cancelled =
+    request.status === 'cancelled'
+      ? request
+      : ((await updateRequest(
+          db,
+          tenant,
+          requestId,
+          { ...moveTo(tenant, requestId, 'cancelled', input.now), cancelledAt: input.now },
+          { expression: '#s = :received', values: { ':received': 'received' } },
+        )) ??
+        // Completed, or cancelled, meanwhile: the first throws, the second goes on as a repeat.
+        (await reread(db, tenant, requestId)));
+  assertCancellable(cancelled);
+  const others = (await listErasureRequests(db, tenant, 'received', { limit: 1000 })).filter(
+    (r) => r.requestId !== requestId,
+  );
+  await Promise.all(
+    cancelled.subjectKeys.map((subjectKey) => {
+      const other = others.find((r) => r.subjectKeys.includes(subjectKey));
+      const stillPending = other && {
+        requestId: other.requestId,
+        status: 'received' as const,
+        receivedAt: other.receivedAt,
+      };
+      return appendChange(
+        db,
+        tenant,
+        subjectKey,
+        (current) => cancelErasure(current, { requestId, reason: input.reason, stillPending }, input.now),
+        { actor: input.actor },
+      );
+    }),
+  );
+  return cancelled;
+}
+
+/**
+ * Extends a received request's deadline (see `extendErasure`). The write is conditioned on the request
+ * being still received, not extended and due when it was read, so of two concurrent extensions only one
+ * wins; the other is answered from the request as it then is (`already_extended`…).
+ */
+export async function extendErasureRequest(
+  db: Db,
+  tenant: string,
+  request: ErasureRequest,
+  input: { months: 1 | 2; reason: string },
+  now: string,
+): Promise<ErasureRequest> {
+  const extension = extendErasure(request, input, now);
+  const extended = await updateRequest(
+    db,
+    tenant,
+    request.requestId,
+    { ...extension, GSI2SK: `${extension.dueBy}#${request.requestId}` },
+    {
+      expression: '#s = :received AND attribute_not_exists(extendedAt) AND dueBy = :due',
+      values: { ':received': 'received', ':due': request.dueBy },
+    },
+  );
+  if (extended) return extended;
+  extendErasure(await reread(db, tenant, request.requestId), input, now);
+  throw new ErasureRefused('already_extended', `the deadline of ${request.requestId} was changed meanwhile`);
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   BatchGetCommand,
   GetCommand,
@@ -7,7 +7,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { GENESIS_HASH, hashEvent, type LedgerEvent } from '#domain/ledger.ts';
+import { type Actor, detailsDigest, GENESIS_HASH, hashEvent, type LedgerEvent } from '#domain/ledger.ts';
 import { type Change, emptyState, type NextEvent, type SubjectState } from '#domain/subject-state.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { newUlid } from '#shared/ids.ts';
@@ -118,32 +118,48 @@ export function auditShard(subjectKey: string): number {
   return createHash('sha256').update(subjectKey).digest()[0] % AUDIT_SHARDS;
 }
 
-/** The stored form of a ledger event. */
+/** The stored form of a ledger event. The audit index orders by `recordedAt`, so a late delivery still lands in an unexported day. */
 export function eventItem(tenant: string, subjectKey: string, event: LedgerEvent): Record<string, unknown> {
+  const recorded = event.recordedAt ?? event.at;
   return {
     PK: keys.subject(tenant, subjectKey),
     SK: keys.event(event.seq),
-    GSI1PK: keys.auditDay(tenant, event.at.slice(0, 10), auditShard(subjectKey)),
-    GSI1SK: `${event.at}#${event.eventId}`,
+    GSI1PK: keys.auditDay(tenant, recorded.slice(0, 10), auditShard(subjectKey)),
+    GSI1SK: `${recorded}#${event.eventId}`,
     subjectKey,
     ...event,
   };
 }
 
-/** Builds the next chained event from a draft. */
-export function chainEvent(current: SubjectState, next: NextEvent, draft: Change['event']): LedgerEvent {
+/**
+ * Builds the next chained event (hash format 2) from a draft: the draft's event time, the recording time,
+ * the actor, and the personal details behind a fresh salt.
+ */
+export function chainEvent(
+  current: SubjectState,
+  next: NextEvent,
+  draft: Change['event'],
+  actor: Actor,
+  recordedAt: string,
+): LedgerEvent {
+  const details = draft.details && Object.keys(draft.details).length > 0 ? draft.details : undefined;
+  const detailsSalt = details ? randomBytes(16).toString('hex') : undefined;
   const unhashed = {
+    v: 2 as const,
     eventId: next.eventId,
     seq: next.seq,
     type: draft.type,
     at: draft.at,
+    recordedAt,
+    actor,
     channel: draft.channel ?? null,
     purpose: draft.purpose ?? null,
     source: draft.source ?? null,
     data: draft.data,
+    detailsDigest: details ? detailsDigest(details, detailsSalt as string) : null,
     prevHash: current.seq === 0 ? GENESIS_HASH : current.head,
   };
-  return { ...unhashed, hash: hashEvent(unhashed) };
+  return { ...unhashed, ...(details ? { details, detailsSalt } : {}), hash: hashEvent(unhashed) };
 }
 
 export interface Appended<T extends Change | null> {
@@ -194,6 +210,8 @@ export function changeTransaction(
 
 /** Options of {@link appendChange}. */
 export interface AppendOptions {
+  /** Who writes the change (recorded on the event and covered by its hash). */
+  actor: Actor;
   /** The identifier kind recorded on a subject's first state. */
   kind?: IdentifierKind;
   /**
@@ -215,6 +233,43 @@ export class AlreadyAppliedError extends Error {
 
 const ONCE_SK = 'ONCE';
 
+/**
+ * A replay marker (put only if absent, kept `ttlDays`) and, in the subject's partition, a reference to it
+ * so that an erasure finds and deletes the subject's markers.
+ */
+function onceItems(db: Db, tenant: string, subjectKey: string, once: string, ttlDays: number): TransactItem[] {
+  const marker = markerKey(tenant, once);
+  const expiresAtEpoch = toSec(Date.now() + ttlDays * DAY_MS);
+  return [
+    {
+      Put: {
+        TableName: db.table,
+        Item: { ...marker, expiresAtEpoch },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      },
+    },
+    {
+      Put: {
+        TableName: db.table,
+        Item: { PK: keys.subject(tenant, subjectKey), SK: `REF#${ONCE_SK}#${once}`, ref: marker, expiresAtEpoch },
+      },
+    },
+  ];
+}
+
+const markerKey = (tenant: string, once: string) => ({ PK: `${keys.tenant(tenant)}#${ONCE_SK}#${once}`, SK: ONCE_SK });
+
+async function markerExists(db: Db, tenant: string, once: string): Promise<boolean> {
+  try {
+    const out = await db.client.send(
+      new GetCommand({ TableName: db.table, Key: markerKey(tenant, once), ConsistentRead: true }),
+    );
+    return out.Item !== undefined;
+  } catch (error) {
+    throw storeFailure(error, 'markerExists');
+  }
+}
+
 /** The replay marker's cancellation reason is the third of the transaction's items. */
 const markerFailed = (error: unknown) =>
   (error as { name?: string; CancellationReasons?: { Code?: string }[] })?.name === 'TransactionCanceledException' &&
@@ -232,15 +287,19 @@ export async function appendChange<T extends Change | null>(
   tenant: string,
   subjectKey: string,
   apply: (current: SubjectState, next: NextEvent) => T,
-  options: AppendOptions = {},
+  options: AppendOptions,
 ): Promise<Appended<T>> {
   const { kind } = options;
   for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
     const current = (await getState(db, tenant, subjectKey)) ?? emptyState(subjectKey, kind);
     const next: NextEvent = { seq: current.seq + 1, eventId: newUlid() };
     const result = apply(current, next);
-    if (result === null) return { result, event: undefined, state: current } as Appended<T>;
-    const event = chainEvent(current, next, result.event);
+    if (result === null) {
+      // Nothing to write: still tell a replay (its marker exists) from a notification that changes nothing.
+      if (options.once && (await markerExists(db, tenant, options.once))) throw new AlreadyAppliedError();
+      return { result, event: undefined, state: current } as Appended<T>;
+    }
+    const event = chainEvent(current, next, result.event, options.actor, new Date().toISOString());
     const state: SubjectState = {
       ...result.state,
       kind: result.state.kind ?? kind,
@@ -248,21 +307,7 @@ export async function appendChange<T extends Change | null>(
       seq: next.seq,
       head: event.hash,
     };
-    const marker = options.once
-      ? [
-          {
-            Put: {
-              TableName: db.table,
-              Item: {
-                PK: `${keys.tenant(tenant)}#${ONCE_SK}#${options.once}`,
-                SK: ONCE_SK,
-                expiresAtEpoch: toSec(Date.now() + (options.onceTtlDays ?? 30) * DAY_MS),
-              },
-              ConditionExpression: 'attribute_not_exists(PK)',
-            },
-          },
-        ]
-      : [];
+    const marker = options.once ? onceItems(db, tenant, subjectKey, options.once, options.onceTtlDays ?? 30) : [];
     try {
       await db.client.send(changeTransaction(db, tenant, subjectKey, event, state, marker));
       return { result, event, state } as Appended<T>;
@@ -301,6 +346,25 @@ export async function listEvents(db: Db, tenant: string, subjectKey: string): Pr
 
 /** The API shape of a stored event. */
 export function toEvent(item: Record<string, unknown>): LedgerEvent {
-  const { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash } = item as unknown as LedgerEvent;
-  return { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash };
+  const e = item as unknown as LedgerEvent;
+  const { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash } = e;
+  if (e.v !== 2) return { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash };
+  const { recordedAt, actor, detailsDigest, details, detailsSalt } = e;
+  return {
+    v: 2,
+    eventId,
+    seq,
+    type,
+    at,
+    recordedAt,
+    actor,
+    channel,
+    purpose,
+    source,
+    data,
+    detailsDigest: detailsDigest ?? null,
+    ...(details ? { details, detailsSalt } : {}),
+    prevHash,
+    hash,
+  };
 }

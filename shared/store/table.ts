@@ -46,6 +46,12 @@ export const keys = {
   event: (seq: number) => `EV#${String(seq).padStart(12, '0')}`,
   tenant: (tenant: string) => `T#${tenant}`,
   policy: 'POLICY',
+  /**
+   * A notice's summary (no texts) and the full notice, in the tenant partition. The policy and the summaries
+   * are read in one Query (`SK BETWEEN 'NOTICE#' AND 'POLICY'`): nothing else may sort in that range.
+   */
+  notice: (version: string) => `NOTICE#${version}`,
+  noticeText: (version: string) => `TEXT#NOTICE#${version}`,
   apiKey: (keyHash: string) => `KEY#${keyHash}`,
   apiKeyId: (keyId: string) => `KEYID#${keyId}`,
   apiKeysOfTenant: (tenant: string) => `T#${tenant}#KEYS`,

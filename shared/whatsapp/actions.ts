@@ -1,9 +1,10 @@
 import { applySignal, channelSignals, recordSignal } from '#domain/likelihood.ts';
-import type { Policy } from '#domain/policy.ts';
+import { kindOf, type Policy } from '#domain/policy.ts';
 import {
   type Change,
   effectiveScope,
   grantConsent,
+  marketingKey,
   type NextEvent,
   type SubjectState,
   withdrawConsent,
@@ -17,14 +18,14 @@ const CHANNEL: Channel = 'whatsapp';
 const whatsappPurposes = (state: SubjectState) =>
   (Object.keys(state.scopes) as ScopeKey[])
     .map((k) => k.split('|'))
-    .filter(([c, p]) => c === CHANNEL && p !== '*')
+    .filter(([c, p]) => c === CHANNEL && p !== '*' && !p.startsWith('@'))
     .map(([, p]) => p);
 
 /**
- * A stop (131050, user_preferences, keyword): WhatsApp marketing withdrawn for every purpose. Delivery is
- * unordered, so a stop older than the person's WhatsApp opt-ins (resume, START) now granted was already
- * superseded and changes nothing. The stopped message no longer waits for a
- * delivery.
+ * A stop (131050, user_preferences, keyword): WhatsApp's marketing-kind purposes withdrawn at the stop's
+ * time (service purposes such as order updates stay). The ledger folds by event time, so a stop older
+ * than the person's own later opt-in closes nothing; a stop that changes nothing (a replay after its
+ * marker expired, an older stop) records nothing. The stopped message no longer waits for a delivery.
  */
 function withdraw(
   current: SubjectState,
@@ -32,23 +33,21 @@ function withdraw(
   policy: Policy,
   next: NextEvent,
 ): Change | null {
-  const granted = whatsappPurposes(current)
-    .map((p) => effectiveScope(current, CHANNEL, p))
-    .filter((s) => s?.status === 'granted');
-  // Only the person's own later WhatsApp opt-in supersedes a stop; anything else errs on honouring it.
-  const superseded = granted.every((s) => s?.source === 'whatsapp_optin' && (s.grantedAt ?? '') > n.observedAt);
-  if (granted.length > 0 && superseded) return null;
   const { action } = n;
   const change = withdrawConsent(
     current,
     {
       channel: CHANNEL,
+      onlyKind: 'marketing',
       source: action.source,
+      at: n.observedAt,
       data: { via: 'whatsapp_webhook', ...(action.errorCode ? { errorCode: action.errorCode } : {}) },
     },
     next,
     n.observedAt,
+    kindOf(policy),
   );
+  if (change.state.scopes[marketingKey(CHANNEL)] === current.scopes[marketingKey(CHANNEL)]) return null;
   if (!action.messageId || !channelSignals(current, CHANNEL)) return change;
   const summary = applySignal(
     channelSignals(current, CHANNEL),
@@ -60,31 +59,36 @@ function withdraw(
 }
 
 /**
- * A resume (user_preferences) or START/UNSTOP: the WhatsApp scopes that were withdrawn by that kind of stop
- * are granted again (`whatsapp_optin`, the policy's notice version), in one event; scopes still granted are
- * confirmed at the opt-in's time, so a stop delivered late (older than the opt-in) is recognised as
- * superseded. A resume with no prior WhatsApp entry at all grants `marketing`. A withdrawal newer than the
- * opt-in (unordered delivery) wins. Returns null when nothing is to be given back.
+ * A resume (user_preferences) or START/UNSTOP: the person's own act, at its time. The WhatsApp scopes
+ * closed before it by that kind of stop (a resume also re-opens what an erasure closed before it) are
+ * granted again (`whatsapp_optin`, the policy's notice version), in one event; scopes still granted are
+ * confirmed at the opt-in's time. A resume with no prior WhatsApp entry at all grants `marketing`. Anything
+ * closed at or after the opt-in's time stays closed (withdrawal always wins). Null when nothing is given back.
  */
 function regrant(
   current: SubjectState,
   n: Notification & { action: { kind: 'regrant' } },
   policy: Policy,
   next: NextEvent,
+  notice: { noticeHash?: string },
 ): Change | null {
   const { action } = n;
+  const kinds = kindOf(policy);
+  const at = Date.parse(n.observedAt);
+  const reopens = (source: string) =>
+    source === action.after || (action.via === 'user_preferences' && source === 'erasure');
   let purposes = whatsappPurposes(current).filter((p) => {
-    const scope = effectiveScope(current, CHANNEL, p);
-    if (scope?.status === 'granted') return (scope.grantedAt ?? '') < n.observedAt;
-    return scope?.status === 'withdrawn' && scope.source === action.after && (scope.withdrawnAt ?? '') <= n.observedAt;
+    const scope = effectiveScope(current, CHANNEL, p, kinds);
+    if (scope?.status === 'granted') return Date.parse(scope.grantedAt ?? '') < at;
+    return scope?.status === 'withdrawn' && reopens(scope.source) && Date.parse(scope.withdrawnAt ?? '') < at;
   });
   const withdrawnBefore = whatsappPurposes(current).some(
-    (p) => effectiveScope(current, CHANNEL, p)?.source === action.after,
+    (p) => effectiveScope(current, CHANNEL, p, kinds)?.source === action.after,
   );
   if (action.via === 'keyword' && !withdrawnBefore) purposes = [];
-  if (purposes.length === 0 && action.via === 'user_preferences' && !effectiveScope(current, CHANNEL, 'marketing')) {
-    purposes = ['marketing'];
-  }
+  const marketing = effectiveScope(current, CHANNEL, 'marketing', kinds);
+  const untouched = !marketing || (marketing.source === 'erasure' && Date.parse(marketing.withdrawnAt ?? '') < at);
+  if (purposes.length === 0 && action.via === 'user_preferences' && untouched) purposes = ['marketing'];
   if (purposes.length === 0) return null;
   const grant = (state: SubjectState, purpose: string) =>
     grantConsent(
@@ -94,11 +98,13 @@ function regrant(
         purpose,
         source: 'whatsapp_optin',
         noticeVersion: policy.noticeVersion,
+        ...notice,
         grantedAt: n.observedAt,
         data: { via: action.via },
       },
       next,
       n.observedAt,
+      kinds,
     );
   let change = grant(current, purposes[0]);
   for (const p of purposes.slice(1)) change = { ...change, state: grant(change.state, p).state };
@@ -115,6 +121,7 @@ function regrant(
 /**
  * What one webhook notification changes for its subject, or null when nothing (a superseded stop, an
  * opt-in with nothing to give back that is not a message, a signal about an erased subject). Pure.
+ * `notice`: the `noticeHash` of the policy's notice version when registered (what an opt-in records).
  */
 export function applyNotification(
   current: SubjectState,
@@ -122,11 +129,12 @@ export function applyNotification(
   policy: Policy,
   next: NextEvent,
   now: string,
+  notice: { noticeHash?: string } = {},
 ): Change | null {
   const { action } = n;
   if (action.kind === 'withdraw') return withdraw(current, { ...n, action }, policy, next);
   if (action.kind === 'regrant') {
-    const change = regrant(current, { ...n, action }, policy, next);
+    const change = regrant(current, { ...n, action }, policy, next, notice);
     if (change || action.via !== 'keyword') return change;
     // START with nothing to give back is just a message from the person.
     return applyNotification(current, { ...n, action: { kind: 'signal', type: 'inbound_message' } }, policy, next, now);

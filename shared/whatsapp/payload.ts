@@ -100,7 +100,10 @@ export interface Notification {
   /** When it happened (the payload's timestamp): signals and consents are ordered by it, not by arrival. */
   observedAt: string;
   action: WhatsAppAction;
-  /** Stable across redeliveries of the same notification: a replay is recognised by it. */
+  /**
+   * Stable across redeliveries of the same notification: a replay is recognised by it. A plain hash of
+   * data that names the contact: never stored as it is (the stored marker is keyed per tenant).
+   */
   replayId: string;
 }
 

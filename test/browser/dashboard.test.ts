@@ -31,7 +31,7 @@ declare const document: {
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
 const SHOTS = join('test-results', 'screenshots');
-const CSV_HEADER = 'at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash';
+const CSV_HEADER = 'at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash,recordedAt,actor';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let browser: Browser | undefined;

@@ -53,12 +53,31 @@ describeLocal('GET /v1/audit/events', () => {
     const events = ndjson(res.text);
     // 10 grants, 1 withdrawal, 1 erasure request.
     expect(events).toHaveLength(12);
-    expect(events.map((e) => `${e.at}#${e.eventId}`)).toEqual(events.map((e) => `${e.at}#${e.eventId}`).sort());
+    // In the order they were recorded (a late delivery is never lost from a day already exported).
+    expect(events.map((e) => `${e.recordedAt}#${e.eventId}`)).toEqual(
+      events.map((e) => `${e.recordedAt}#${e.eventId}`).sort(),
+    );
     expect(events.filter((e) => e.type === 'consent.granted')).toHaveLength(10);
     expect(events.filter((e) => e.type === 'consent.withdrawn')).toHaveLength(1);
     expect(events.filter((e) => e.type === 'erasure.requested')).toHaveLength(1);
     expect(Object.keys(events[0]).sort()).toEqual(
-      ['at', 'channel', 'data', 'eventId', 'hash', 'prevHash', 'purpose', 'seq', 'source', 'subjectKey', 'type'].sort(),
+      [
+        'v',
+        'at',
+        'recordedAt',
+        'actor',
+        'channel',
+        'data',
+        'detailsDigest',
+        'eventId',
+        'hash',
+        'prevHash',
+        'purpose',
+        'seq',
+        'source',
+        'subjectKey',
+        'type',
+      ].sort(),
     );
     expect(res.text).not.toContain(subjects[0].phone);
   });
@@ -86,7 +105,9 @@ describeLocal('GET /v1/audit/events', () => {
     expect(first.status).toBe(200);
     expect(first.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = first.text.trimEnd().split('\r\n');
-    expect(lines[0]).toBe('at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash');
+    expect(lines[0]).toBe(
+      'at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash,recordedAt,actor',
+    );
     expect(lines).toHaveLength(5);
     expect(lines[1].split(',')[7]).toBe('2026-09-privacy-v3');
     const cursor = first.headers.get('x-next-cursor')!;
@@ -180,7 +201,7 @@ describeLocal('GET /v1/audit/verify', () => {
 });
 
 describeLocal('an erasure, as the audit shows it', () => {
-  it('leaves only the erasure.completed event of the subject, and the ledger still verifies', async () => {
+  it('keeps the public part of the erased subject’s events as proof, and the ledger still verifies', async () => {
     const owner = await tenantWithKey(['admin']);
     const api = client(server.url, owner.key);
     const [kept, erased] = [{ phone: phone() }, { phone: phone() }];
@@ -196,10 +217,15 @@ describeLocal('an erasure, as the audit shows it', () => {
     expect(request.body.status).toBe('completed');
 
     const events = ndjson((await api.get(`/v1/audit/events?${range}`)).text);
-    expect(events.filter((e) => e.subjectKey === erasedKey).map((e) => e.type)).toEqual(['erasure.completed']);
+    expect(events.filter((e) => e.subjectKey === erasedKey).map((e) => e.type)).toEqual([
+      'consent.granted',
+      'consent.granted',
+      'erasure.requested',
+      'erasure.completed',
+    ]);
     expect(events.filter((e) => e.subjectKey !== erasedKey).map((e) => e.type)).toEqual(['consent.granted']);
     const verify = await api.get(`/v1/audit/verify?${range}`);
-    expect(verify.body).toMatchObject({ subjects: 2, events: 2, valid: true });
+    expect(verify.body).toMatchObject({ subjects: 2, events: 5, valid: true });
     const completed = await api.get('/v1/audit/erasures?status=completed');
     expect(completed.body.requests).toMatchObject([
       { requestId: request.body.requestId, status: 'completed', daysLeft: null },

@@ -46,7 +46,9 @@ describeLocal('consent-gate export', () => {
     const run = await cli('export', '--tenant', tenant, '--from', FROM, '--to', TO, '--format', 'csv', '--out', out);
     expect(run.code).toBe(0);
     const rows = lines(out, '\r\n');
-    expect(rows[0]).toBe('at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash');
+    expect(rows[0]).toBe(
+      'at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash,recordedAt,actor',
+    );
     expect(rows).toHaveLength(2001);
     expect(rows[2000].split(',')[1]).toBe(seeded.timeline[1999].eventId);
   });

@@ -39,7 +39,7 @@ describe('POST /v1/consents', () => {
     expect(check.body.decision).toBe('allow');
     // The evidence keeps a keyed hash of the IP, never the IP.
     const ledger = await api.get(`/v1/subjects/${res.body.subjectKey}/events`);
-    const evidence = ledger.body.events.at(-1).data.evidence;
+    const evidence = ledger.body.events.at(-1).details.evidence;
     expect(evidence.ipAddressHash).toMatch(/^hmac-sha256:/);
     expect(JSON.stringify(ledger.body)).not.toContain('203.0.113.7');
   });

@@ -113,9 +113,9 @@ describeLocal('erasure requests', () => {
     const due = new Date(res.body.dueBy);
     expect(due.getUTCMonth()).toBe((received.getUTCMonth() + 1) % 12);
     expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('erasure_pending');
-    // An import is refused while erasure is pending.
+    // No grant, not even an import, is recorded while the erasure is pending.
     expect((await api.post('/v1/consents', grantBody({ subject, source: 'import' }))).body.code).toBe(
-      'fresh_consent_required',
+      'erasure_pending',
     );
 
     const listed = await api.get('/v1/erasure-requests?status=received');

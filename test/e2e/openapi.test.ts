@@ -28,7 +28,7 @@ describe('GET /openapi.json', () => {
     const status = res.body.paths['/v1/erasure-requests'].get.parameters.find(
       (p: { name: string }) => p.name === 'status',
     );
-    expect(status.schema.enum).toEqual(['received', 'completed', 'overdue']);
+    expect(status.schema.enum).toEqual(['received', 'completed', 'overdue', 'cancelled']);
     // Pages say they answer HTML.
     expect(res.body.paths['/optout/{token}'].get.responses['200'].content).toHaveProperty(['text/html']);
   });

@@ -125,7 +125,7 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
 
   it('131050 withdraws WhatsApp marketing (whatsapp_stop_promotions); 131049 and 130472 change nothing', async () => {
     const subject = { phone: phone() };
-    await api.post('/v1/consents', grantBody({ subject }));
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(30) }));
     const limits = [131049, 130472].map((code) => status(subject, 'failed', minutesAgo(5), { errorCode: code }));
     await deliver(envelope([change(PNID, { statuses: limits })]));
     expect((await api.gateCheck(subject)).body).toMatchObject({ decision: 'allow', warnings: [], blockLikelihood: 0 });
@@ -169,7 +169,7 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
 describeLocal('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
   it('user_preferences stop withdraws, resume grants again with the policy notice version', async () => {
     const subject = { phone: phone() };
-    await api.post('/v1/consents', grantBody({ subject }));
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(30) }));
     await deliver(envelope([change(PNID, preference(subject, 'stop', minutesAgo(10)))]));
     expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('consent_withdrawn');
     await deliver(envelope([change(PNID, preference(subject, 'resume', minutesAgo(5)))]));
@@ -200,7 +200,7 @@ describeLocal('POST /v1/webhooks/whatsapp — preferences and keywords', () => {
     ] as const;
     for (const reply of replies) {
       const subject = { phone: phone() };
-      await api.post('/v1/consents', grantBody({ subject }));
+      await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(30) }));
       expect((await deliver(envelope([change(PNID, inbound(subject, minutesAgo(3), reply))]))).status).toBe(200);
       const g = await api.gateCheck(subject);
       expect(g.body.reasons[0].code, reply.type).toBe('consent_withdrawn');
@@ -262,7 +262,7 @@ describeLocal('POST /v1/webhooks/whatsapp — delivery', () => {
 
   it('a replayed delivery records nothing new', async () => {
     const subject = { phone: phone() };
-    await api.post('/v1/consents', grantBody({ subject }));
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(30) }));
     const payload = envelope([
       change(PNID, {
         statuses: [status(subject, 'failed', minutesAgo(8), { errorCode: 131026 })],

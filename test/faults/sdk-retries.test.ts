@@ -119,6 +119,7 @@ describe('SDK retries against a misbehaving DynamoDB endpoint', () => {
     const writes = attempts.filter((a) => a.startsWith('DynamoDB_20120810.TransactWriteItems'));
     expect(writes.length).toBeGreaterThan(1);
     expect(writes.length).toBeLessThanOrEqual(3);
-    expect(call).toBe(attempts.length);
+    // Every attempt but the policy read (answered above) reached the failing store.
+    expect(call).toBe(attempts.filter((a) => !a.endsWith(' policy')).length);
   });
 });

@@ -7,6 +7,7 @@ import { mapLimit } from '#shared/concurrency.ts';
 import type { Db } from '#store/db.ts';
 import { chainEvent, eventItem } from '#store/subjects.ts';
 import { keys } from '#store/table.ts';
+import { testActor } from './factories.ts';
 
 /** A subjectKey-shaped random key (43 base64url characters, like an HMAC-SHA-256). */
 export const randomSubjectKey = () => randomBytes(32).toString('base64url');
@@ -68,6 +69,8 @@ export async function seedLedger(
               source: 'web_form',
               data: { noticeVersion: `v${i}`, grantedAt: at, expiresAt: null },
             },
+        testActor,
+        at,
       );
       state = { ...state, version: state.version + 1, seq: event.seq, head: event.hash };
       chain.push(event);

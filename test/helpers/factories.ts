@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { isValidPhoneNumber } from 'libphonenumber-js/max';
+import type { Actor } from '#domain/ledger.ts';
 import { createApiKey, type Scope } from '#shared/auth/api-keys.ts';
 import { getDb } from '#store/db.ts';
 
@@ -50,3 +51,6 @@ export async function tenantWithKey(scopes: Scope[] = ['admin'], tenant?: string
   const key = await createApiKey(getDb(), { tenant: owner, scopes });
   return { tenant: owner, key: key.key, keyId: key.keyId };
 }
+
+/** The actor of changes a test writes straight through the store. */
+export const testActor: Actor = { type: 'system', job: 'test' };

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS, type FunctionName, ROUTES, routeKey } from '#http/routes.ts';
+import { FUNCTIONS, ROUTES, routeKey } from '#http/routes.ts';
 import { TABLE_ACCESS } from '#infra/constructs/consent-table.ts';
-import { AUTHORIZER_GRANT, FUNCTION_GRANTS } from '#infra/stack.ts';
+import { AUTHORIZER_GRANT, FUNCTION_GRANTS, JOB_GRANTS } from '#infra/stack.ts';
 import { TABLE } from '#store/table.ts';
 import { phone, tenantWithKey } from '../helpers/factories.ts';
 import { logicalId, type Resources, roleGrants, synthStack } from './stack-fixture.ts';
@@ -16,6 +16,8 @@ let resources: Resources;
 
 /** The functions a route needs, plus docs (the `$default` route). */
 const deployed = FUNCTIONS.filter((fn) => fn === 'docs' || ROUTES.some((r) => r.fn === fn));
+/** Functions run by a schedule, not a route. */
+const jobs = Object.keys(JOB_GRANTS);
 const fnId = (name: string) => logicalId(resources, 'AWS::Lambda::Function', `Fn${name}Function`);
 const roleId = (name: string) => logicalId(resources, 'AWS::IAM::Role', `Fn${name}Role`);
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
@@ -60,10 +62,10 @@ describe('routes and functions come from the route table', () => {
     }
   });
 
-  it('builds one function per capability plus the authorizer, all Node.js 22 on arm64 with tracing and JSON logs', () => {
+  it('builds one function per capability plus the authorizer and the jobs, all Node.js 22 on arm64 with tracing and JSON logs', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions).toHaveLength(deployed.length + 1);
-    for (const name of [...deployed, 'authorizer']) {
+    expect(functions).toHaveLength(deployed.length + 1 + jobs.length);
+    for (const name of [...deployed, 'authorizer', ...jobs]) {
       const fn = resources[fnId(name)].Properties;
       expect(fn.Runtime).toBe('nodejs22.x');
       expect(fn.Architectures).toEqual(['arm64']);
@@ -83,7 +85,7 @@ describe('routes and functions come from the route table', () => {
 
   it('bundles each function as minified ESM with a source map, the gate on its own', () => {
     const sizes: Record<string, number> = {};
-    for (const name of [...deployed, 'authorizer']) {
+    for (const name of [...deployed, 'authorizer', ...jobs]) {
       const asset = resources[fnId(name)].Metadata['aws:asset:path'] as string;
       const dir = join(synth.outdir, asset);
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
@@ -164,9 +166,10 @@ describe('least privilege', () => {
 
   it('grants each function exactly the table actions and indexes of its access level', () => {
     const tableId = logicalId(resources, 'AWS::DynamoDB::Table', 'Data');
-    const grants: Record<string, (typeof FUNCTION_GRANTS)[FunctionName] | typeof AUTHORIZER_GRANT> = {
+    const grants: Record<string, { table: keyof typeof TABLE_ACCESS }> = {
       ...Object.fromEntries(deployed.map((fn) => [fn, FUNCTION_GRANTS[fn]])),
       authorizer: AUTHORIZER_GRANT,
+      ...JOB_GRANTS,
     };
     for (const [name, grant] of Object.entries(grants)) {
       const dynamo = roleGrants(resources, roleId(name)).filter((g) => g.action.startsWith('dynamodb:'));
@@ -181,12 +184,11 @@ describe('least privilege', () => {
     }
   });
 
-  it('gives no function Scan, table management or a wildcard action', () => {
+  it('gives no function table management or a wildcard action, and Scan to the retention job only', () => {
     for (const [id] of ofType('AWS::IAM::Role')) {
       for (const { action } of roleGrants(resources, id)) {
-        expect(action).not.toMatch(
-          /^dynamodb:(Scan|\*|Create|Delete(Table|Backup)|Update(Table|TimeToLive)|DescribeTable)/,
-        );
+        expect(action).not.toMatch(/^dynamodb:(\*|Create|Delete(Table|Backup)|Update(Table|TimeToLive)|DescribeTable)/);
+        if (id !== roleId('retention')) expect(action).not.toBe('dynamodb:Scan');
         expect(action).not.toMatch(/^(\*|logs:\*|secretsmanager:\*|kms:\*)$/);
       }
     }
@@ -219,7 +221,7 @@ describe('least privilege', () => {
   });
 
   it('writes logs only to the function’s own log group (no AWSLambdaBasicExecutionRole)', () => {
-    for (const name of [...deployed, 'authorizer']) {
+    for (const name of [...deployed, 'authorizer', ...jobs]) {
       const role = resources[roleId(name)].Properties;
       expect(role.ManagedPolicyArns ?? []).toEqual([]);
       const logGrants = roleGrants(resources, roleId(name)).filter((g) => g.action.startsWith('logs:'));
@@ -254,7 +256,10 @@ describe('operations', () => {
     const all = alarms();
     const byMetric = (name: string) => all.filter((a) => a.MetricName === name);
     expect(byMetric('5xx')).toHaveLength(1);
-    expect(byMetric('Throttles')).toHaveLength(deployed.length + 1);
+    expect(byMetric('Throttles')).toHaveLength(deployed.length + 1 + jobs.length);
+    expect(byMetric('Errors').map((a) => a.Dimensions)).toEqual(
+      jobs.map((job) => [{ Name: 'FunctionName', Value: { Ref: fnId(job) } }]),
+    );
     const gateLatency = byMetric('Duration');
     expect(gateLatency).toHaveLength(1);
     expect(gateLatency[0].ExtendedStatistic).toBe('p99');
@@ -306,6 +311,41 @@ describe('operations', () => {
   });
 });
 
+describe('the daily retention job', () => {
+  const schedule = () => {
+    const found = ofType('AWS::Scheduler::Schedule');
+    expect(found).toHaveLength(1);
+    return found[0][1].Properties;
+  };
+
+  it('is a function of its own, reachable by no route, run every day by an EventBridge Scheduler schedule', () => {
+    const s = schedule();
+    expect(s.ScheduleExpression).toBe('cron(15 3 * * ? *)');
+    expect(s.State).toBe('ENABLED');
+    expect(refTo(s.Target.Arn)).toBe(fnId('retention'));
+    expect(JSON.parse(s.Target.Input)).toEqual({});
+    expect(s.Target.RetryPolicy.MaximumRetryAttempts).toBe(2);
+    const integrations = ofType('AWS::ApiGatewayV2::Integration').map(([, i]) => refTo(i.Properties.IntegrationUri));
+    expect(integrations).not.toContain(fnId('retention'));
+    expect(resources[fnId('retention')].Properties.Timeout).toBe(900);
+  });
+
+  it('runs as a role that EventBridge Scheduler assumes, allowed only to invoke the retention function', () => {
+    const roleRef = refTo(schedule().Target.RoleArn) as string;
+    const role = resources[roleRef].Properties;
+    const principals = role.AssumeRolePolicyDocument.Statement.map(
+      (st: { Principal: { Service: string } }) => st.Principal.Service,
+    );
+    expect(principals).toEqual(['scheduler.amazonaws.com']);
+    expect(role.AssumeRolePolicyDocument.Statement[0].Condition).toEqual({
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    });
+    const grants = roleGrants(resources, roleRef);
+    expect(new Set(grants.map((g) => g.action))).toEqual(new Set(['lambda:InvokeFunction']));
+    for (const { resource } of grants) expect(resource).toContain(fnId('retention'));
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   it('reports no unsuppressed error or warning', () => {
     const annotations = Annotations.fromStack(synth.stack);
@@ -350,14 +390,14 @@ describe('the bundles run', () => {
   });
 
   it('leaves only the AWS SDK v3 (which the runtime provides) outside the bundles', () => {
-    for (const name of [...deployed, 'authorizer']) {
+    for (const name of [...deployed, 'authorizer', ...jobs]) {
       for (const pkg of externals(name))
         expect(pkg, name).toMatch(/^@aws-sdk\/(client-dynamodb|lib-dynamodb|client-secrets-manager)$/);
     }
   });
 
   it('every bundle loads as ESM and exports its handler', async () => {
-    for (const name of [...deployed, 'authorizer']) expect(typeof (await load(name)), name).toBe('function');
+    for (const name of [...deployed, 'authorizer', ...jobs]) expect(typeof (await load(name)), name).toBe('function');
   });
 
   it('the bundled docs function answers $default with a problem+json 404', async () => {
@@ -399,5 +439,18 @@ describe('the bundles run', () => {
     expect(decided.statusCode).toBe(200);
     expect(JSON.parse(decided.body)).toMatchObject({ decision: 'block', reasons: [{ code: 'no_consent' }] });
     expect((await check({ tenant: '', scopes: '', keyId: '' })).statusCode).toBe(401);
+  });
+
+  it('the bundled retention job runs against DynamoDB Local and refuses an input it does not know', async () => {
+    const { tenant } = await tenantWithKey(['gate:check']);
+    const retention = await load('retention');
+    expect(await retention({ tenant, dryRun: true })).toEqual({
+      tenants: 1,
+      inactivePurged: 0,
+      proofPurged: 0,
+      redactedEvents: 0,
+      failed: 0,
+    });
+    await expect(retention({ tenant, days: 3 })).rejects.toThrow();
   });
 });

@@ -172,7 +172,9 @@ describe('audit export over the sharded day index', () => {
     });
     await exportEvents(db, tenant, RANGE, 'csv', sink);
     const lines = chunks.join('').trimEnd().split('\r\n');
-    expect(lines[0]).toBe('at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash');
+    expect(lines[0]).toBe(
+      'at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash,recordedAt,actor',
+    );
     expect(lines).toHaveLength(seeded.timeline.length + 1);
     const first = seeded.timeline[0];
     expect(lines[1].startsWith(`${first.at},${first.eventId},${first.subjectKey},${first.type},`)).toBe(true);

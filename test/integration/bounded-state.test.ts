@@ -8,7 +8,7 @@ import { CHANNELS } from '#domain/vocabulary.ts';
 import { getDb } from '#store/db.ts';
 import { appendChange, getState, listEvents } from '#store/subjects.ts';
 import { keys } from '#store/table.ts';
-import { phone, tenantWithKey } from '../helpers/factories.ts';
+import { phone, tenantWithKey, testActor } from '../helpers/factories.ts';
 import { client, startServer } from '../helpers/http.ts';
 
 const FLOOD = 10_000;
@@ -78,7 +78,8 @@ describe('bounded state', () => {
     const db = getDb();
     const subjectKey = `flood-${tenant}`.padEnd(43, '0').slice(0, 43);
     const kind = 'externalId';
-    for (const channel of CHANNELS) await appendChange(db, tenant, subjectKey, grant(channel) as never, { kind });
+    for (const channel of CHANNELS)
+      await appendChange(db, tenant, subjectKey, grant(channel) as never, { kind, actor: testActor });
     // The flood is folded with the same pure functions the handlers use (20,000 transactions would take
     // minutes here), written as the state, then more signals go through the real append on top of it.
     let state = (await getState(db, tenant, subjectKey)) as SubjectState;
@@ -106,13 +107,18 @@ describe('bounded state', () => {
     );
     for (let i = FLOOD; i < FLOOD + 50; i++) {
       const channel = CHANNELS[i % CHANNELS.length];
-      await appendChange(db, tenant, subjectKey, (current) =>
-        recordSignal(
-          current,
-          { channel, type: TYPES[i % TYPES.length], observedAt: iso(i), messageId: `wamid.${i}`, source: 'api' },
-          policy,
-          iso(i),
-        ),
+      await appendChange(
+        db,
+        tenant,
+        subjectKey,
+        (current) =>
+          recordSignal(
+            current,
+            { channel, type: TYPES[i % TYPES.length], observedAt: iso(i), messageId: `wamid.${i}`, source: 'api' },
+            policy,
+            iso(i),
+          ),
+        { actor: testActor },
       );
     }
     const { item, capacity } = await readState(tenant, subjectKey);
@@ -138,13 +144,18 @@ describe('bounded state', () => {
     for (let i = 0; i < APPENDED; i++) {
       const observedAt = iso(i);
       const type = i % 3 === 0 ? 'message_sent' : i % 3 === 1 ? 'message_undelivered' : 'profile_photo_hidden';
-      await appendChange(db, tenant, subjectKey, (current) =>
-        recordSignal(
-          current,
-          { channel: 'whatsapp', type, observedAt, messageId: `wamid.${i}`, source: 'api' },
-          policy,
-          observedAt,
-        ),
+      await appendChange(
+        db,
+        tenant,
+        subjectKey,
+        (current) =>
+          recordSignal(
+            current,
+            { channel: 'whatsapp', type, observedAt, messageId: `wamid.${i}`, source: 'api' },
+            policy,
+            observedAt,
+          ),
+        { actor: testActor },
       );
     }
     // Every signal is in the ledger; the state keeps a bounded summary.

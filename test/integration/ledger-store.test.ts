@@ -4,10 +4,10 @@ import { requestErasure } from '#domain/erasure.ts';
 import { verifyChain } from '#domain/ledger.ts';
 import { grantConsent, withdrawConsent } from '#domain/subject-state.ts';
 import { getDb } from '#store/db.ts';
-import { eraseSubject } from '#store/erasure.ts';
+import { eraseSubject, purgeProof } from '#store/erasure.ts';
 import { appendChange, getState, getStates, listEvents } from '#store/subjects.ts';
 import { keys } from '#store/table.ts';
-import { tenantId } from '../helpers/factories.ts';
+import { tenantId, testActor } from '../helpers/factories.ts';
 
 const grantInput = (i: number) => ({
   channel: 'whatsapp' as const,
@@ -25,8 +25,12 @@ describe('the ledger store against DynamoDB Local', () => {
     const subjectKey = 'concurrent-subject-000000000000000000000000';
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        appendChange(db, tenant, subjectKey, (current, next) =>
-          grantConsent(current, grantInput(i), next, new Date().toISOString()),
+        appendChange(
+          db,
+          tenant,
+          subjectKey,
+          (current, next) => grantConsent(current, grantInput(i), next, new Date().toISOString()),
+          { actor: testActor },
         ),
       ),
     );
@@ -45,7 +49,7 @@ describe('the ledger store against DynamoDB Local', () => {
     // The state equals the last event applied: every writer's scope is there, each from its own event.
     for (let i = 0; i < 40; i++) {
       const entry = state?.scopes[`whatsapp|p${i}`];
-      expect(entry?.eventId).toBe(events.find((e) => e.data.writer === i)?.eventId);
+      expect(entry?.grantEventId).toBe(events.find((e) => e.data.writer === i)?.eventId);
     }
   });
 
@@ -53,12 +57,20 @@ describe('the ledger store against DynamoDB Local', () => {
     const db = getDb();
     const tenant = tenantId();
     const subjectKey = 'refused-subject-0000000000000000000000000000';
-    await appendChange(db, tenant, subjectKey, (c, n) =>
-      withdrawConsent(c, { source: 'api', data: {} }, n, new Date().toISOString()),
+    await appendChange(
+      db,
+      tenant,
+      subjectKey,
+      (c, n) => withdrawConsent(c, { source: 'api', data: {} }, n, new Date().toISOString()),
+      { actor: testActor },
     );
     await expect(
-      appendChange(db, tenant, subjectKey, (c, n) =>
-        grantConsent(c, { ...grantInput(1), source: 'import' }, n, new Date().toISOString()),
+      appendChange(
+        db,
+        tenant,
+        subjectKey,
+        (c, n) => grantConsent(c, { ...grantInput(1), source: 'import' }, n, new Date().toISOString()),
+        { actor: testActor },
       ),
     ).rejects.toMatchObject({ code: 'fresh_consent_required' });
     expect(await listEvents(db, tenant, subjectKey)).toHaveLength(1);
@@ -73,12 +85,14 @@ describe('the ledger store against DynamoDB Local', () => {
       subjectKeys
         .filter((_, i) => i % 2 === 0)
         .map((sk) =>
-          appendChange(db, tenant, sk, (c, n) => grantConsent(c, grantInput(0), n, new Date().toISOString())),
+          appendChange(db, tenant, sk, (c, n) => grantConsent(c, grantInput(0), n, new Date().toISOString()), {
+            actor: testActor,
+          }),
         ),
     );
     const states = await getStates(db, tenant, [...subjectKeys, subjectKeys[0]]);
     expect(states.size).toBe(115);
-    expect(states.get(subjectKeys[2])?.scopes['whatsapp|p0']?.status).toBe('granted');
+    expect(states.get(subjectKeys[2])?.scopes['whatsapp|p0']?.grantSource).toBe('web_form');
     expect(states.has(subjectKeys[1])).toBe(false);
   });
 
@@ -86,26 +100,42 @@ describe('the ledger store against DynamoDB Local', () => {
     const db = getDb();
     const [a, b] = [tenantId(), tenantId()];
     const sk = 'shared-subject-key-00000000000000000000000000';
-    await appendChange(db, a, sk, (c, n) => grantConsent(c, grantInput(0), n, new Date().toISOString()));
+    await appendChange(db, a, sk, (c, n) => grantConsent(c, grantInput(0), n, new Date().toISOString()), {
+      actor: testActor,
+    });
     expect(await getState(db, b, sk)).toBeUndefined();
     expect(await listEvents(db, b, sk)).toEqual([]);
   });
 
-  it('erases a subject to a tombstone and a new one-event chain', async () => {
+  it('erases a subject to a tombstone and keeps the public part of its events as proof, chain intact', async () => {
     const db = getDb();
     const tenant = tenantId();
     const sk = 'erased-subject-00000000000000000000000000000';
     for (let i = 0; i < 5; i++) {
-      await appendChange(db, tenant, sk, (c, n) => grantConsent(c, grantInput(i), n, new Date().toISOString()));
+      const input = { ...grantInput(i), details: { evidence: { text: `writer ${i} agreed` } } };
+      await appendChange(db, tenant, sk, (c, n) => grantConsent(c, input, n, new Date().toISOString()), {
+        actor: testActor,
+      });
     }
-    await appendChange(db, tenant, sk, (c) => requestErasure(c, 'er_test', new Date().toISOString()));
-    await eraseSubject(db, tenant, sk, 'er_test', new Date().toISOString());
+    await appendChange(db, tenant, sk, (c) => requestErasure(c, 'er_test', new Date().toISOString()), {
+      actor: testActor,
+    });
+    const now = new Date().toISOString();
+    await eraseSubject(db, tenant, sk, { requestId: 'er_test', reason: 'request', now, actor: testActor });
     const events = await listEvents(db, tenant, sk);
-    expect(events.map((e) => e.type)).toEqual(['erasure.completed']);
+    expect(events.map((e) => e.type)).toEqual([
+      ...Array(5).fill('consent.granted'),
+      'erasure.requested',
+      'erasure.completed',
+    ]);
+    expect(events.every((e) => e.details === undefined && e.detailsSalt === undefined)).toBe(true);
+    expect(events[0].detailsDigest).toMatch(/^[0-9a-f]{64}$/);
     expect(verifyChain(events).valid).toBe(true);
     const state = await getState(db, tenant, sk);
     expect(state?.scopes).toEqual({});
-    expect(state?.erasure).toMatchObject({ requestId: 'er_test', status: 'completed' });
+    expect(state?.head).toBe(events.at(-1)?.hash);
+    expect(state?.erasure).toMatchObject({ requestId: 'er_test', status: 'completed', reason: 'request' });
+    expect(Date.parse(state?.erasure?.proofUntil ?? '') - Date.parse(now)).toBe(1825 * 86_400_000);
     const raw = await db.client.send(
       new QueryCommand({
         TableName: db.table,
@@ -113,11 +143,14 @@ describe('the ledger store against DynamoDB Local', () => {
         ExpressionAttributeValues: { ':pk': keys.subject(tenant, sk) },
       }),
     );
-    expect(raw.Items).toHaveLength(2);
-    // No evidence survives in the tombstone.
+    expect(JSON.stringify(raw.Items)).not.toContain('agreed');
+    // After the proof period only the tombstone stays.
+    expect(await purgeProof(db, tenant, sk, new Date().toISOString())).toBe(true);
+    expect(await listEvents(db, tenant, sk)).toEqual([]);
     const tomb = await db.client.send(
       new GetCommand({ TableName: db.table, Key: { PK: keys.subject(tenant, sk), SK: 'STATE' } }),
     );
+    expect(tomb.Item?.erasure).toMatchObject({ status: 'completed', proofPurgedAt: expect.any(String) });
     expect(JSON.stringify(tomb.Item)).not.toContain('writer');
   });
 });

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type FetchSecret, linkKeyId, loadCloud } from '#shared/secrets.ts';
+import { type FetchSecret, linkKeyId, loadCloud, tenantDigest } from '#shared/secrets.ts';
 
 const identifierKey = `${'A'.repeat(40)}bcdefghijklmnopqrstuvwx`;
 const newest = 'N'.repeat(64);
@@ -64,5 +65,18 @@ describe('cloud secrets (Secrets Manager layout of the CDK stack)', () => {
     await expect(loadCloud({ SECRETS_ID: 'main' }, store({ main: { identifierKey: 'short' } }))).rejects.toThrow(
       /identifierKey/,
     );
+  });
+});
+
+describe('tenantDigest (replay markers, idempotency records, evidence)', () => {
+  it('is keyed: not the plain SHA-256, different per tenant and per use, stable for one tenant and use', async () => {
+    const value = 'acme\npreference\n33612345678\nstop\n1764000000';
+    const digest = await tenantDigest('acme', 'replay', value);
+    expect(digest).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const plain = createHash('sha256').update(value).digest();
+    expect([plain.toString('base64url'), plain.toString('hex')]).not.toContain(digest);
+    expect(await tenantDigest('acme', 'replay', value)).toBe(digest);
+    expect(await tenantDigest('other', 'replay', value)).not.toBe(digest);
+    expect(await tenantDigest('acme', 'idempotency', value)).not.toBe(digest);
   });
 });

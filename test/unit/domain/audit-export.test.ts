@@ -34,7 +34,9 @@ function parseCsvLine(line: string): string[] {
 
 describe('CSV export', () => {
   it('writes the contract header', () => {
-    expect(csvHeader()).toBe('at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash\r\n');
+    expect(csvHeader()).toBe(
+      'at,eventId,subjectKey,type,channel,purpose,source,noticeVersion,prevHash,hash,recordedAt,actor\r\n',
+    );
   });
 
   it('round-trips any text through RFC 4180 quoting', () => {
@@ -71,6 +73,8 @@ describe('CSV export', () => {
       noticeVersion: `'=cmd|" /C calc"!A0`,
       prevHash: GENESIS_HASH,
       hash: ev.hash,
+      recordedAt: '',
+      actor: '',
     });
   });
 

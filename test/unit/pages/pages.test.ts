@@ -207,6 +207,34 @@ describe('preference centre page', () => {
     expect(page).toContain('carried out by 25 December 2026');
     expect(page).not.toContain('<button');
   });
+
+  it("names purposes with the policy's labels in the page language, else the built-in label or the slug", () => {
+    const row = (purpose: string) => ({
+      channel: 'whatsapp',
+      purpose,
+      status: 'granted' as const,
+      grantedAt: '2026-01-01T00:00:00Z',
+      withdrawnAt: null,
+      changeable: true,
+    });
+    const purposes = {
+      'order-updates': { labels: { fr: 'Suivi de commande', en: 'Order tracking' } },
+      marketing: { labels: { de: 'Angebote' } },
+    };
+    const rows = [row('order-updates'), row('marketing'), row('black-friday')];
+    const fr = preferencesPage({ ...base, lang: 'fr', rows, purposes });
+    expect(fr).toContain('WhatsApp · Suivi de commande');
+    expect(fr).toContain('WhatsApp · Offres et actualités');
+    expect(fr).toContain('WhatsApp · Black friday');
+    const en = preferencesPage({
+      ...base,
+      rows,
+      purposes,
+      notice: { tone: 'ok', key: 'withdrawn', channel: 'whatsapp', purpose: 'order-updates' },
+    });
+    expect(en).toContain('WhatsApp · Order tracking');
+    expect(en).toContain('“Order tracking” messages on WhatsApp');
+  });
 });
 
 describe('page routes', () => {
