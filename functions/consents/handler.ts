@@ -64,11 +64,13 @@ export const withdraw = api(
     const at = notInFuture(body.at, 'at', now) ?? now;
     const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
     const input = { ...body, at, ...(body.reason ? { details: { reason: body.reason } } : {}) };
+    const db = getDb();
+    const policy = await getPolicy(db, tenant);
     const { event, result } = await appendChange(
-      getDb(),
+      db,
       tenant,
       subjectKey,
-      (current, next) => withdrawConsent(current, input, next, now),
+      (current, next) => withdrawConsent(current, input, next, now, kindOf(policy)),
       { kind: identifier.kind, actor },
     );
     return { status: 200, body: { eventId: event.eventId, subjectKey, withdrawn: result.withdrawn, withdrawnAt: at } };

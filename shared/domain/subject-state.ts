@@ -1,5 +1,6 @@
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { ErasurePending, FreshConsentRequired, StaleConsent } from './errors.ts';
+import type { PurposeKind } from './policy.ts';
 import { type Channel, type EventType, type ScopeKey, scopeKey } from './vocabulary.ts';
 
 /** Grant sources that are the person's own act: only these may re-open a scope the person closed. */
@@ -14,7 +15,6 @@ export const OWN_ACT_SOURCES = [
 export const isOwnAct = (source: string) => (OWN_ACT_SOURCES as readonly string[]).includes(source);
 
 /** A purpose's kind (policy `purposes`): marketing, or a service message such as order updates. */
-export type PurposeKind = 'marketing' | 'service';
 export type KindOf = (purpose: string) => PurposeKind;
 
 /**

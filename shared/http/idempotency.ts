@@ -13,6 +13,17 @@ const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('he
  * the same key with another body is a 409. Keys are per tenant. (Powertools' idempotency utility keys
  * records by function, not tenant, and cannot tell "no key" from "key": hence this small middleware.)
  */
+/** The subjects a stored response names (`subjectKey`, `subjectKeys`): an erasure of one deletes the record. */
+function subjectsOf(body: string): string[] {
+  try {
+    const parsed = JSON.parse(body) as { subjectKey?: unknown; subjectKeys?: unknown };
+    const keys = [parsed.subjectKey, ...(Array.isArray(parsed.subjectKeys) ? parsed.subjectKeys : [])];
+    return keys.filter((k): k is string => typeof k === 'string');
+  } catch {
+    return [];
+  }
+}
+
 export function idempotency(): ApiMiddleware {
   return {
     before: async (request) => {
@@ -52,11 +63,8 @@ export function idempotency(): ApiMiddleware {
       const tenant = request.event.principal?.tenant;
       if (!keyHash || !tenant || !request.response) return;
       const { statusCode, headers, body } = request.response;
-      await completeIdempotencyKey(getDb(), tenant, keyHash, {
-        statusCode,
-        headers: (headers ?? {}) as Record<string, string>,
-        body: String(body ?? ''),
-      });
+      const response = { statusCode, headers: (headers ?? {}) as Record<string, string>, body: String(body ?? '') };
+      await completeIdempotencyKey(getDb(), tenant, keyHash, response, subjectsOf(response.body));
     },
     onError: async (request) => {
       const keyHash = (request.internal as { idempotencyKeyHash?: string }).idempotencyKeyHash;

@@ -20,7 +20,6 @@ import {
 } from '#domain/erasure.ts';
 import type { Actor } from '#domain/ledger.ts';
 import { emptyState } from '#domain/subject-state.ts';
-import { mapLimit } from '#shared/concurrency.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { newUlid } from '#shared/ids.ts';
 import { logger } from '#shared/log.ts';
@@ -28,6 +27,7 @@ import { DAY_MS } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { backoffMs, isWriteConflict, StoreUnavailable, sleep, storeFailure, WriteContention } from './errors.ts';
 import { getPolicy } from './policy.ts';
+import { redactDetails } from './retention.ts';
 import { appendChange, chainEvent, changeTransaction, getState } from './subjects.ts';
 import { keys } from './table.ts';
 
@@ -254,20 +254,6 @@ async function partitionItems(db: Db, tenant: string, subjectKey: string): Promi
   return items;
 }
 
-/** Deletes the personal details of stored events; their hashes commit to the details' digest, so chains still verify. */
-export async function redactEvents(db: Db, eventKeys: Record<string, unknown>[]): Promise<void> {
-  await mapLimit(eventKeys, 8, (Key) =>
-    db.client.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: { PK: Key.PK, SK: Key.SK },
-        UpdateExpression: 'REMOVE details, detailsSalt',
-        ConditionExpression: 'attribute_exists(PK)',
-      }),
-    ),
-  );
-}
-
 export interface EraseOptions {
   /** The erasure request carried out; none for a retention purge. */
   requestId?: string;
@@ -303,15 +289,12 @@ export async function eraseSubject(db: Db, tenant: string, subjectKey: string, o
         db,
         [...refs, ...pointers].map((item) => ({ PK: item.PK, SK: item.SK })),
       );
-      if (legacy)
-        await deleteKeys(
-          db,
-          events.map((item) => ({ PK: item.PK, SK: item.SK })),
-        );
+      const eventKeys = events.map((item) => ({ PK: item.PK as string, SK: item.SK as string }));
+      if (legacy) await deleteKeys(db, eventKeys);
       else
-        await redactEvents(
+        await redactDetails(
           db,
-          events.filter((item) => item.details),
+          eventKeys.filter((_, i) => events[i].details),
         );
       const proofUntil = new Date(Date.parse(now) + proofDays * DAY_MS).toISOString();
       const base = legacy ? { ...current, seq: 0, head: '' } : current;

@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { toSec } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { storeFailure } from './errors.ts';
@@ -54,20 +54,38 @@ export async function claimIdempotencyKey(
   }
 }
 
-/** Stores the response that answers retries of this key. */
+/**
+ * Stores the response that answers retries of this key and, in each named subject's partition, a
+ * reference to the record, so that erasing the subject deletes it (the record outlives nothing it names).
+ */
 export async function completeIdempotencyKey(
   db: Db,
   tenant: string,
   keyHash: string,
   response: NonNullable<IdempotencyRecord['response']>,
+  subjectKeys: string[] = [],
 ): Promise<void> {
+  const record = key(tenant, keyHash);
+  const expiresAtEpoch = toSec(Date.now()) + IDEMPOTENCY_TTL_SECONDS;
   await db.client.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: key(tenant, keyHash),
-      UpdateExpression: 'SET #s = :done, #r = :response',
-      ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
-      ExpressionAttributeValues: { ':done': 'completed', ':response': response },
+    new TransactWriteCommand({
+      TransactItems: [
+        {
+          Update: {
+            TableName: db.table,
+            Key: record,
+            UpdateExpression: 'SET #s = :done, #r = :response',
+            ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
+            ExpressionAttributeValues: { ':done': 'completed', ':response': response },
+          },
+        },
+        ...[...new Set(subjectKeys)].slice(0, 20).map((subjectKey) => ({
+          Put: {
+            TableName: db.table,
+            Item: { PK: keys.subject(tenant, subjectKey), SK: `REF#IDEM#${keyHash}`, ref: record, expiresAtEpoch },
+          },
+        })),
+      ],
     }),
   );
 }

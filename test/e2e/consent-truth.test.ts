@@ -189,4 +189,37 @@ describeLocal('consent truth over HTTP: nothing re-opens what the person closed'
     expect(after.body.events[0].details).toBeUndefined();
     expect(after.text).not.toContain('I agree to offers');
   });
+
+  it('an erasure deletes the subject’s idempotency records and WhatsApp replay markers', async () => {
+    const subject = { phone: phone() };
+    const granted = await api.post('/v1/consents', grantBody({ subject, grantedAt: daysAgo(1) }), {
+      headers: { 'idempotency-key': `truth-${randomInt(1e9)}` },
+    });
+    await deliver(envelope([change(PNID, preference(subject, 'stop', new Date().toISOString()))]));
+    const db = getDb();
+    const partition = async () =>
+      (
+        await db.client.send(
+          new QueryCommand({
+            TableName: db.table,
+            KeyConditionExpression: 'PK = :pk',
+            ExpressionAttributeValues: { ':pk': keys.subject(tenant, granted.body.subjectKey) },
+          }),
+        )
+      ).Items ?? [];
+    const refs = (await partition()).filter((item) => String(item.SK).startsWith('REF#'));
+    expect(refs.map((item) => String(item.SK).split('#')[1]).sort()).toEqual(['IDEM', 'ONCE']);
+    await api.post('/v1/erasure-requests', { subjects: [subject], requestedVia: 'email', immediate: true });
+    expect((await partition()).filter((item) => String(item.SK).startsWith('REF#'))).toEqual([]);
+    for (const ref of refs) {
+      const { Items } = await db.client.send(
+        new QueryCommand({
+          TableName: db.table,
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': ref.ref.PK },
+        }),
+      );
+      expect(Items).toEqual([]);
+    }
+  });
 });

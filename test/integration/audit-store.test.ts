@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hashEvent } from '#domain/ledger.ts';
+import { grantConsent } from '#domain/subject-state.ts';
 import { toProblem } from '#http/errors.ts';
 import { auditPage, exportEvents } from '#shared/services/audit-export.ts';
 import { verifyRange, verifySubjects } from '#shared/services/audit-verify.ts';
@@ -9,10 +10,11 @@ import { auditEvents, decodeCursor } from '#store/audit-index.ts';
 import { summarise } from '#store/audit-summary.ts';
 import type { Db } from '#store/db.ts';
 import { getDb } from '#store/db.ts';
-import { auditShard, eventItem } from '#store/subjects.ts';
+import { redactDetails } from '#store/retention.ts';
+import { appendChange, auditShard, eventItem } from '#store/subjects.ts';
 import { keys } from '#store/table.ts';
 import { type Seeded, seedLedger, tamperEvent } from '../helpers/audit-seed.ts';
-import { tenantId } from '../helpers/factories.ts';
+import { tenantId, testActor } from '../helpers/factories.ts';
 
 const START = '2026-10-30T00:00:00.000Z';
 const RANGE = { from: START, to: '2026-11-03T00:00:00.000Z' };
@@ -178,7 +180,7 @@ describe('audit export over the sharded day index', () => {
     expect(lines).toHaveLength(seeded.timeline.length + 1);
     const first = seeded.timeline[0];
     expect(lines[1].startsWith(`${first.at},${first.eventId},${first.subjectKey},${first.type},`)).toBe(true);
-    expect(lines[1].endsWith(`,${first.prevHash},${first.hash}`)).toBe(true);
+    expect(lines[1].endsWith(`,${first.prevHash},${first.hash},${first.recordedAt},system:test`)).toBe(true);
   });
 
   it('summarises counts per day, type and channel that add up to the events', async () => {
@@ -268,5 +270,45 @@ describe('ledger verification finds tampering done directly in the table', () =>
     const [subjectKey, chain] = pick(0);
     const item = eventItem(tenant, subjectKey, chain[0]);
     expect(item.GSI1PK).toBe(keys.auditDay(tenant, chain[0].at.slice(0, 10), auditShard(subjectKey)));
+  });
+});
+
+describe('tampering is still found in redacted events (details deleted by an erasure or retention)', () => {
+  it('verifies a redacted chain, and reports an edited public part or forged details', async () => {
+    const owner = tenantId();
+    const subjectKey = 'redacted-subject-000000000000000000000000000';
+    for (let i = 0; i < 3; i++) {
+      await appendChange(
+        db,
+        owner,
+        subjectKey,
+        (c, n) =>
+          grantConsent(
+            c,
+            {
+              channel: 'whatsapp',
+              purpose: `p${i}`,
+              source: 'web_form',
+              noticeVersion: 'v1',
+              grantedAt: new Date().toISOString(),
+              details: { evidence: { text: `agreed ${i}` } },
+            },
+            n,
+            new Date().toISOString(),
+          ),
+        { actor: testActor },
+      );
+    }
+    const eventKey = (seq: number) => ({ PK: keys.subject(owner, subjectKey), SK: keys.event(seq) });
+    expect(await redactDetails(db, [1, 2, 3].map(eventKey))).toBe(3);
+    expect((await verifySubjects(db, owner, [subjectKey])).valid).toBe(true);
+    await tamperEvent(db, owner, subjectKey, 2, ['data', 'noticeVersion'], 'forged-notice');
+    await tamperEvent(db, owner, subjectKey, 3, ['details'], { evidence: { text: 'forged evidence' } });
+    await tamperEvent(db, owner, subjectKey, 3, ['detailsSalt'], '00'.repeat(16));
+    const report = await verifySubjects(db, owner, [subjectKey]);
+    expect(report.broken).toEqual([
+      { subjectKey, seq: 2, reason: 'hash_mismatch' },
+      { subjectKey, seq: 3, reason: 'details_mismatch' },
+    ]);
   });
 });
