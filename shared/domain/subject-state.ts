@@ -1,17 +1,8 @@
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { ErasurePending, FreshConsentRequired, StaleConsent } from './errors.ts';
 import type { PurposeKind } from './policy.ts';
-import { type Channel, type EventType, type ScopeKey, scopeKey } from './vocabulary.ts';
+import { type Channel, type EventType, OWN_ACT_SOURCES, type ScopeKey, scopeKey } from './vocabulary.ts';
 
-/** Grant sources that are the person's own act: only these may re-open a scope the person closed. */
-export const OWN_ACT_SOURCES = [
-  'web_form',
-  'double_opt_in',
-  'whatsapp_optin',
-  'in_store',
-  'phone_call',
-  'preference_center',
-] as const;
 export const isOwnAct = (source: string) => (OWN_ACT_SOURCES as readonly string[]).includes(source);
 
 /** A purpose's kind (policy `purposes`): marketing, or a service message such as order updates. */

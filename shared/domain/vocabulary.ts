@@ -10,17 +10,18 @@ export const PurposeSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a slug: lowercase letters, digits, "_" or "-", at most 64 characters');
 
-/** How a consent was collected. */
-export const GRANT_SOURCES = [
+/** Grant sources that are the person's own act: only these may re-open a scope the person closed. */
+export const OWN_ACT_SOURCES = [
   'web_form',
   'double_opt_in',
   'whatsapp_optin',
   'in_store',
   'phone_call',
   'preference_center',
-  'api',
-  'import',
 ] as const;
+
+/** How a consent was collected: the person's own acts, or recorded on the business's side (`api`, `import`). */
+export const GRANT_SOURCES = [...OWN_ACT_SOURCES, 'api', 'import'] as const;
 export const GrantSourceSchema = z.enum(GRANT_SOURCES);
 
 /** How a withdrawal (opt-out, objection) reached us. */

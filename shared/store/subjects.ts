@@ -113,6 +113,42 @@ export async function allSubjects(db: Db, tenant: string, segments = 4): Promise
   return seen;
 }
 
+/**
+ * Every state and event item of the tenant's subjects, page by page to `onPage`: a parallel Scan (the full
+ * log verification, an offline job; never on a request path).
+ */
+export async function scanSubjectItems(
+  db: Db,
+  tenant: string,
+  onPage: (items: Record<string, unknown>[]) => void,
+  segments = 4,
+): Promise<void> {
+  const prefix = keys.subject(tenant, '');
+  await Promise.all(
+    Array.from({ length: segments }, async (_, segment) => {
+      let start: Record<string, unknown> | undefined;
+      try {
+        do {
+          const out = await db.client.send(
+            new ScanCommand({
+              TableName: db.table,
+              Segment: segment,
+              TotalSegments: segments,
+              FilterExpression: 'begins_with(PK, :prefix) AND (SK = :state OR begins_with(SK, :ev))',
+              ExpressionAttributeValues: { ':prefix': prefix, ':state': keys.state, ':ev': 'EV#' },
+              ExclusiveStartKey: start,
+            }),
+          );
+          onPage(out.Items ?? []);
+          start = out.LastEvaluatedKey;
+        } while (start);
+      } catch (error) {
+        throw storeFailure(error, 'scanSubjectItems');
+      }
+    }),
+  );
+}
+
 /** Audit-index shard of a subject: spreads a busy day over several index partitions. */
 export function auditShard(subjectKey: string): number {
   return createHash('sha256').update(subjectKey).digest()[0] % AUDIT_SHARDS;
@@ -322,7 +358,12 @@ export async function appendChange<T extends Change | null>(
 
 /** The subject's ledger in seq order. */
 export async function listEvents(db: Db, tenant: string, subjectKey: string): Promise<LedgerEvent[]> {
-  const events: LedgerEvent[] = [];
+  return (await listEventItems(db, tenant, subjectKey)).map(toEvent);
+}
+
+/** The subject's event items as stored (audit-index attributes included), in seq order. */
+export async function listEventItems(db: Db, tenant: string, subjectKey: string): Promise<Record<string, unknown>[]> {
+  const events: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
   try {
     do {
@@ -335,7 +376,7 @@ export async function listEvents(db: Db, tenant: string, subjectKey: string): Pr
           ExclusiveStartKey: start,
         }),
       );
-      for (const item of out.Items ?? []) events.push(toEvent(item));
+      events.push(...(out.Items ?? []));
       start = out.LastEvaluatedKey;
     } while (start);
   } catch (error) {
@@ -344,27 +385,52 @@ export async function listEvents(db: Db, tenant: string, subjectKey: string): Pr
   return events;
 }
 
-/** The API shape of a stored event. */
+/** One event item of a subject by seq, as stored (strongly consistent); undefined when there is none. */
+export async function getEventItem(
+  db: Db,
+  tenant: string,
+  subjectKey: string,
+  seq: number,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const out = await db.client.send(
+      new GetCommand({
+        TableName: db.table,
+        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.event(seq) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item;
+  } catch (error) {
+    throw storeFailure(error, 'getEvent');
+  }
+}
+
+/** The fields of an event, in the order the API shows them (format 2 adds its own). */
+const V1_FIELDS = ['eventId', 'seq', 'type', 'at', 'channel', 'purpose', 'source', 'data', 'prevHash', 'hash'] as const;
+const V2_FIELDS = [
+  'v',
+  'eventId',
+  'seq',
+  'type',
+  'at',
+  'recordedAt',
+  'actor',
+  'channel',
+  'purpose',
+  'source',
+  'data',
+  'detailsDigest',
+  'details',
+  'detailsSalt',
+  'prevHash',
+  'hash',
+] as const;
+
+/** The API shape of a stored event: its own fields only (no keys or index attributes). */
 export function toEvent(item: Record<string, unknown>): LedgerEvent {
-  const e = item as unknown as LedgerEvent;
-  const { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash } = e;
-  if (e.v !== 2) return { eventId, seq, type, at, channel, purpose, source, data, prevHash, hash };
-  const { recordedAt, actor, detailsDigest, details, detailsSalt } = e;
-  return {
-    v: 2,
-    eventId,
-    seq,
-    type,
-    at,
-    recordedAt,
-    actor,
-    channel,
-    purpose,
-    source,
-    data,
-    detailsDigest: detailsDigest ?? null,
-    ...(details ? { details, detailsSalt } : {}),
-    prevHash,
-    hash,
-  };
+  const fields = item.v === 2 ? V2_FIELDS : V1_FIELDS;
+  return Object.fromEntries(
+    fields.filter((f) => item[f] !== undefined).map((f) => [f, item[f]]),
+  ) as unknown as LedgerEvent;
 }

@@ -84,6 +84,8 @@ describe('soak', () => {
           if (res.status === 201) {
             acked.set(res.body.eventId, { subjectKey: res.body.subjectKey, type: 'consent.granted' });
             touched.add(res.body.subjectKey);
+          } else if (res.status === 409 && res.body?.code === 'stale_consent') {
+            // A grant timed before a concurrent withdrawal that committed first: the withdrawal wins.
           } else if (!(res.status === 503 && res.body?.code === 'write_contention')) {
             unexpected.push(`grant ${res.status} ${res.body?.code}`);
           }
