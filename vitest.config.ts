@@ -21,8 +21,15 @@ export default defineConfig({
           env: { DATA_DIR: 'memory', AWS_REGION: 'eu-west-3' },
         },
       },
-      { extends: true, test: { name: 'infra', include: ['test/infra/**/*.test.ts'], ...withStore } },
-      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], ...withStore } },
+      // Synthesizing the stack and bundling every function takes tens of seconds on 2 cores.
+      {
+        extends: true,
+        test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 120_000, ...withStore },
+      },
+      {
+        extends: true,
+        test: { name: 'browser', include: ['test/browser/**/*.test.ts'], testTimeout: 60_000, ...withStore },
+      },
       {
         extends: true,
         // Every other test file: integration, e2e, faults, fuzz, soak.
