@@ -26,10 +26,13 @@ const handlerOf = (route: Route) => handlers.get(routeKey(route)) as RouteHandle
 const functionOf = (route: Route) => loaded.get(route.fn) as FunctionHandler;
 
 describe('the route table and the handlers', () => {
-  it('has one function folder per function of the table; only the authorizer serves no route', () => {
+  it('has one function folder per function of the table; only the authorizer and the scheduled jobs serve no route', () => {
     expect(functions.map(([folder]) => folder)).toEqual([...FUNCTIONS].sort());
     for (const [folder, handler] of functions) expect(handler.fn).toBe(folder);
-    expect(folders.filter((folder) => !functions.some(([name]) => name === folder))).toEqual(['authorizer']);
+    expect(folders.filter((folder) => !functions.some(([name]) => name === folder))).toEqual([
+      'authorizer',
+      'retention',
+    ]);
   });
 
   it('serves every route by one handler of the function the table names, and nothing else', () => {
