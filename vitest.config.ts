@@ -36,6 +36,8 @@ export default defineConfig({
         test: {
           name: 'store',
           include: ['test/**/*.test.ts'],
+          // Child processes (the CLI, `npm start`) and DynamoDB Local restarts take seconds each on 2 cores.
+          testTimeout: 60_000,
           exclude: [...configDefaults.exclude, 'test/{unit,infra,browser}/**'],
           ...withStore,
         },

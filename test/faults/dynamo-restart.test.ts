@@ -155,5 +155,5 @@ describe('DynamoDB Local killed and restarted under a running server', () => {
     const events = await listEvents(db, tenant, granted.body.subjectKey);
     expect(events.map((e) => e.type)).toEqual(['consent.granted', 'consent.withdrawn']);
     expect(verifyChain(events).valid).toBe(true);
-  });
+  }, 120_000);
 });
