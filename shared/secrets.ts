@@ -1,6 +1,7 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, createHmac, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { privateKeyFromSeed } from './log/note.ts';
 
 /** Service secrets: never in code, never in the table, never logged. */
 export interface Secrets {
@@ -12,6 +13,12 @@ export interface Secrets {
   whatsappAppSecret?: string;
   /** Token of Meta's webhook verification handshake (cloud; locally WHATSAPP_VERIFY_TOKEN wins). */
   whatsappVerifyToken?: string;
+  /**
+   * The verifiable log's checkpoint-signing keys, PKCS#8 PEM Ed25519, newest first: new checkpoints are
+   * signed with the first; the public keys of the others stay published so old checkpoints keep verifying.
+   * Empty for a function that was not given them.
+   */
+  logKeys: string[];
 }
 
 interface SecretsFile {
@@ -19,6 +26,8 @@ interface SecretsFile {
   linkKeys: { kid: string; key: string }[];
   whatsappAppSecret?: string;
   whatsappVerifyToken?: string;
+  /** Absent in a secrets.json written before the verifiable log: added on the next start. */
+  logKeys?: string[];
 }
 
 function decode(file: SecretsFile): Secrets {
@@ -27,22 +36,68 @@ function decode(file: SecretsFile): Secrets {
     linkKeys: file.linkKeys.map((k) => ({ kid: k.kid, key: Buffer.from(k.key, 'base64') })),
     ...(file.whatsappAppSecret ? { whatsappAppSecret: file.whatsappAppSecret } : {}),
     ...(file.whatsappVerifyToken ? { whatsappVerifyToken: file.whatsappVerifyToken } : {}),
+    logKeys: file.logKeys ?? [],
   };
 }
+
+/** A new checkpoint-signing key: Ed25519, PKCS#8 PEM. */
+export const generateLogKey = (): string =>
+  generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 
 function generate(): SecretsFile {
   return {
     identifierKey: randomBytes(32).toString('base64'),
     linkKeys: [{ kid: randomBytes(3).toString('hex'), key: randomBytes(32).toString('base64') }],
+    logKeys: [generateLogKey()],
   };
 }
 
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * A secrets.json written before the verifiable log has no log key: add one, once. Under a lock file, so the
+ * server and a CLI started together agree on a single key (a key that lost the race would sign checkpoints
+ * nobody can verify). A lock older than 10 s is left over from a crash and is taken over.
+ */
+function withLogKeys(path: string, file: SecretsFile): SecretsFile {
+  if (file.logKeys?.length) return file;
+  const read = (): SecretsFile => JSON.parse(readFileSync(path, 'utf8'));
+  const lock = `${path}.lock`;
+  for (let attempt = 0; attempt < 250; attempt++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 10_000) rmSync(lock, { force: true });
+      } catch {
+        // Removed meanwhile: try again.
+      }
+      sleep(20);
+      const current = read();
+      if (current.logKeys?.length) return current;
+      continue;
+    }
+    try {
+      const current = read();
+      if (current.logKeys?.length) return current;
+      const updated: SecretsFile = { ...current, logKeys: [generateLogKey()] };
+      writeFileSync(`${path}.tmp`, JSON.stringify(updated, null, 2), { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+      return updated;
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new Error(`${lock} is held by another process`);
+}
+
 /** Local secrets live in `DATA_DIR/secrets.json` (mode 0600), created once; `memory` keeps them in-process. */
-function loadLocal(dataDir: string): Secrets {
+export function loadLocal(dataDir: string): Secrets {
   if (dataDir === 'memory') return decode(generate());
   const path = join(dataDir, 'secrets.json');
   try {
-    return decode(JSON.parse(readFileSync(path, 'utf8')));
+    return decode(withLogKeys(path, JSON.parse(readFileSync(path, 'utf8'))));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -64,6 +119,22 @@ const fromSecretsManager: FetchSecret = async (secretId) => {
   return getSecret<Record<string, unknown>>(secretId, { transform: 'json', maxAge: 300 });
 };
 
+/**
+ * A log key from Secrets Manager as a PKCS#8 PEM: a PEM is taken as it is (an Ed25519 key made elsewhere);
+ * any other string of at least 32 characters (what the stack's secret generator makes) is the seed material,
+ * the key being Ed25519 with seed SHA-256(string).
+ */
+export function logKeyPem(value: unknown): string {
+  if (typeof value !== 'string') throw new Error('secret is missing a log key');
+  if (value.startsWith('-----BEGIN')) {
+    if (createPrivateKey(value).asymmetricKeyType !== 'ed25519') throw new Error('a log key must be Ed25519');
+    return value;
+  }
+  if (value.length < 32) throw new Error('secret is missing a log key');
+  const seed = createHash('sha256').update(value).digest();
+  return privateKeyFromSeed(seed).export({ format: 'pem', type: 'pkcs8' }) as string;
+}
+
 /** The kid of a link key: a short hash of the key, so the secret needs no kid of its own. */
 export const linkKeyId = (key: Buffer): string => createHash('sha256').update(key).digest('hex').slice(0, 8);
 
@@ -73,22 +144,25 @@ const base64Key = (value: unknown, what: string): Buffer => {
 };
 
 /**
- * Cloud secrets from Secrets Manager, fetched in parallel once per container. Three secrets, so each
- * function is granted only what it uses (the stack generates the first two):
+ * Cloud secrets from Secrets Manager, fetched in parallel once per container. One secret per use, so each
+ * function is granted only what it uses:
  * - `SECRETS_ID`: `{"identifierKey": base64}` (a `linkKeys` array of the one-secret layout is still read),
  * - `LINK_KEYS_SECRET_ID`: `{"key": base64, "previousKeys": [base64, ...]}`, newest first; kid = hash prefix,
- * - `WHATSAPP_SECRET_ID`: `{"appSecret": "...", "verifyToken": "..."}`.
- * An id that is not set leaves its part empty (the gate has no link keys).
+ * - `WHATSAPP_SECRET_ID`: `{"appSecret": "...", "verifyToken": "..."}`,
+ * - `LOG_KEYS_SECRET_ID`: `{"key": ..., "previousKeys": [...]}`, newest first, each a PEM or generated seed
+ *   material ({@link logKeyPem}); rotation prepends a key and keeps the old ones listed.
+ * An id that is not set leaves its part empty (the gate has no link keys and no log keys).
  */
 export async function loadCloud(
   env: NodeJS.ProcessEnv,
   fetchSecret: FetchSecret = fromSecretsManager,
 ): Promise<Secrets> {
   const read = (id: string | undefined) => (id ? fetchSecret(id) : Promise.resolve(undefined));
-  const [main, links, whatsapp] = await Promise.all([
+  const [main, links, whatsapp, log] = await Promise.all([
     read(env.SECRETS_ID),
     read(env.LINK_KEYS_SECRET_ID),
     read(env.WHATSAPP_SECRET_ID),
+    read(env.LOG_KEYS_SECRET_ID),
   ]);
   const identifierKey = base64Key(main?.identifierKey, 'identifierKey');
   let linkKeys: Secrets['linkKeys'] = [];
@@ -104,11 +178,13 @@ export async function loadCloud(
   const appSecret = typeof whatsapp?.appSecret === 'string' && whatsapp.appSecret ? whatsapp.appSecret : undefined;
   const verifyToken =
     typeof whatsapp?.verifyToken === 'string' && whatsapp.verifyToken ? whatsapp.verifyToken : undefined;
+  const logKeys = log ? [log.key, ...(Array.isArray(log.previousKeys) ? log.previousKeys : [])].map(logKeyPem) : [];
   return {
     identifierKey,
     linkKeys,
     ...(appSecret ? { whatsappAppSecret: appSecret } : {}),
     ...(verifyToken ? { whatsappVerifyToken: verifyToken } : {}),
+    logKeys,
   };
 }
 
