@@ -372,7 +372,8 @@ describe('the bundles run', () => {
   type Handler = (event: unknown, context?: unknown) => Promise<any>;
   const bundle = (name: string) => join(synth.outdir, resources[fnId(name)].Metadata['aws:asset:path'], 'index.mjs');
   const externals = (name: string) =>
-    [...readFileSync(bundle(name), 'utf8').matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)]
+    // `from "x"`, `import "x"`, `import("x")` — not a call such as `Buffer.from("…")`.
+    [...readFileSync(bundle(name), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)"([^".][^"]*)"/g)]
       .map((m) => m[1])
       // Only what reads as a module specifier (a minified string literal can end in `from`).
       .filter((pkg) => /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(\/[\w./-]+)?$/.test(pkg))
