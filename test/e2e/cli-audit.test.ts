@@ -140,7 +140,7 @@ describeLocal('consent-gate verify', () => {
       valid: false,
       broken: [{ subjectKey, seq: 3, reason: 'hash_mismatch' }],
     });
-  });
+  }, 180_000);
 });
 
 describeLocal('consent-gate erasures', () => {

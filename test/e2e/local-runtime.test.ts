@@ -227,7 +227,7 @@ describeLocal('npm start (the local runtime)', { timeout: 180_000 }, () => {
     const [java] = dynamoPids(dataDir);
     expect(java).toBeGreaterThan(0);
     process.kill(server.pid, 'SIGKILL');
-    await until(() => !alive(java), 'the watchdog to stop DynamoDB Local', 15_000);
+    await until(() => !alive(java), 'the watchdog to stop DynamoDB Local', 30_000);
     run.child.kill('SIGKILL');
   });
 });
