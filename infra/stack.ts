@@ -12,7 +12,7 @@ import {
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
-import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { type IRole, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
@@ -22,6 +22,7 @@ import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
 import { Alarms } from './constructs/alarms.ts';
+import { CheckpointBucket } from './constructs/checkpoint-bucket.ts';
 import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
 import { ConsentTable, type TableAccessLevel } from './constructs/consent-table.ts';
 import { JobSchedule } from './constructs/job-schedule.ts';
@@ -64,9 +65,10 @@ export const FUNCTION_GRANTS = {
   selfservice: { table: 'write', secrets: ['identifier', 'linkKeys'] },
   // Exports and chain verification walk many events: more memory (CPU) and API Gateway's full 29 s.
   // The dashboard page serves its script, styles and chart.js from files shipped beside the bundle.
+  // Verification checks the log's checkpoints: the log keys for their public halves (the signatures).
   audit: {
     table: 'audit',
-    secrets: [],
+    secrets: ['logKeys'],
     memorySize: 1024,
     timeout: Duration.seconds(29),
     environment: { DASHBOARD_ASSETS_DIR: `${TASK_ROOT}/${DASHBOARD_DIR}` },
@@ -76,6 +78,10 @@ export const FUNCTION_GRANTS = {
       { from: 'node_modules/chart.js/dist/chart.umd.min.js', to: `${DASHBOARD_DIR}/chart.umd.min.js` },
     ],
   },
+  // The verifiable log's read side: checkpoints, proofs, leaves and receipts from the log partition; the audit
+  // index only to tell an event not sealed yet (409) from an unknown one (404); the log keys for their public
+  // halves (`GET /v1/log/public-key`). It never writes: the sealer is the log's only writer.
+  log: { table: 'audit', secrets: ['logKeys'] },
   docs: { table: 'none', secrets: [] },
 } as const satisfies Record<FunctionName, FunctionGrant>;
 
@@ -86,12 +92,17 @@ export const FUNCTION_GRANTS = {
  */
 export const JOB_GRANTS = {
   retention: { table: 'retention', secrets: [], memorySize: 1024, timeout: Duration.minutes(15) },
+  // - `sealer` (README, "Verifiable log"): every minute; appends the tenants' new events to their Merkle trees
+  //   (writes only the log partitions), signs checkpoints with the log key and anchors them in the checkpoint
+  //   bucket, whose only writer it is. A run stops starting batches 15 s before its timeout.
+  sealer: { table: 'seal', secrets: ['logKeys'], memorySize: 1024, timeout: Duration.seconds(60) },
 } as const satisfies Record<string, FunctionGrant>;
 export type JobName = keyof typeof JOB_GRANTS;
 
-/** When each job runs (UTC): at night, away from business hours in Europe. */
-export const JOB_SCHEDULES: Record<JobName, ScheduleExpression> = {
-  retention: ScheduleExpression.cron({ minute: '15', hour: '3' }),
+/** When each job runs (UTC): retention at night, away from business hours in Europe; the sealer every minute. */
+export const JOB_SCHEDULES: Record<JobName, { schedule: ScheduleExpression; what: string }> = {
+  retention: { schedule: ScheduleExpression.cron({ minute: '15', hour: '3' }), what: 'the daily retention job' },
+  sealer: { schedule: ScheduleExpression.rate(Duration.minutes(1)), what: "the log's sealer, every minute" },
 };
 
 /** The authorizer reads one API-key item by its hash; it needs no secret (keys are stored hashed). */
@@ -144,6 +155,7 @@ export class ConsentGateStack extends Stack {
   readonly functions: Partial<Record<FunctionName, ConsentFunction>>;
   readonly authorizer: ConsentFunction;
   readonly jobs: Record<JobName, ConsentFunction>;
+  readonly checkpoints: CheckpointBucket;
   readonly alarmTopic: Topic;
 
   constructor(scope: Construct, id: string, props: ConsentGateStackProps) {
@@ -191,13 +203,28 @@ export class ConsentGateStack extends Stack {
     const deployed = FUNCTIONS.filter((name) => name === 'docs' || ROUTES.some((route) => route.fn === name));
     this.functions = Object.fromEntries(deployed.map((name) => [name, build(name, FUNCTION_GRANTS[name])]));
     this.authorizer = build('authorizer', AUTHORIZER_GRANT);
-    this.jobs = { retention: build('retention', JOB_GRANTS.retention) };
+    this.jobs = {
+      retention: build('retention', JOB_GRANTS.retention),
+      sealer: build('sealer', JOB_GRANTS.sealer),
+    };
     for (const [name, job] of Object.entries(this.jobs)) {
       new JobSchedule(this, `Schedule-${name}`, {
         job,
-        schedule: JOB_SCHEDULES[name as JobName],
-        description: `consent-gate ${props.stage}: the daily ${name} job`,
+        schedule: JOB_SCHEDULES[name as JobName].schedule,
+        description: `consent-gate ${props.stage}: ${JOB_SCHEDULES[name as JobName].what}`,
       });
+    }
+
+    // Every signed checkpoint is anchored outside the table, where its writers cannot reach: Object Lock in
+    // compliance mode for the proof retention. The sealer writes it; the audit function reads it to verify.
+    this.checkpoints = new CheckpointBucket(this, 'Checkpoints');
+    const sealer = this.jobs.sealer.function;
+    this.checkpoints.allowWriter(sealer.role as IRole);
+    sealer.addEnvironment('CHECKPOINT_BUCKET', this.checkpoints.bucket.bucketName);
+    const audit = this.functions.audit?.function;
+    if (audit) {
+      this.checkpoints.allowReader(audit);
+      audit.addEnvironment('CHECKPOINT_BUCKET', this.checkpoints.bucket.bucketName);
     }
 
     const authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', this.authorizer.function, {
@@ -293,6 +320,10 @@ export class ConsentGateStack extends Stack {
     new CfnOutput(this, 'WhatsAppSecretArn', { value: secrets.secrets.whatsapp.secret.secretArn });
     new CfnOutput(this, 'LinkKeysSecretArn', { value: secrets.secrets.linkKeys.secret.secretArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'CheckpointBucketName', {
+      value: this.checkpoints.bucket.bucketName,
+      description: 'Where every signed checkpoint is anchored (S3 Object Lock, compliance mode)',
+    });
   }
 }
 

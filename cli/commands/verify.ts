@@ -34,7 +34,10 @@ export async function verifyCommand(db: Db, args: string[], io: CliIo): Promise<
   }
   if (values.json) io.out(JSON.stringify(report));
   else {
-    for (const b of report.broken) io.out(`BROKEN  ${b.subjectKey}  seq ${b.seq}  ${b.reason}`);
+    for (const b of report.broken) {
+      if ('seq' in b) io.out(`BROKEN  ${b.subjectKey}  seq ${b.seq}  ${b.reason}`);
+      else io.out(`BROKEN  ${b.subjectKey ?? '-'}  leaf ${b.leafIndex ?? '-'}  ${b.reason}  ${b.detail}`);
+    }
     io.out(
       `${report.valid ? 'ledger intact' : `ledger ALTERED: ${report.broken.length} break(s)`} — ${report.subjects} subjects, ${report.events} events verified (${scope})`,
     );

@@ -3,6 +3,7 @@ import { handler as consents } from '#functions/consents/handler.ts';
 import { handler as erasure } from '#functions/erasure/handler.ts';
 import { handler as gate } from '#functions/gate/handler.ts';
 import { handler as health } from '#functions/health/handler.ts';
+import { handler as log } from '#functions/log/handler.ts';
 import { handler as notices } from '#functions/notices/handler.ts';
 import { handler as policy } from '#functions/policy/handler.ts';
 import { handler as selfservice } from '#functions/selfservice/handler.ts';
@@ -15,7 +16,20 @@ import { jsonResponse } from '#http/problem.ts';
 import { openApiDocument } from '#shared/openapi.ts';
 
 /** The other functions: the document shows the request schemas of their route handlers. */
-const DOCUMENTED = [audit, consents, erasure, gate, health, notices, policy, selfservice, signals, subjects, webhooks];
+const DOCUMENTED = [
+  audit,
+  consents,
+  erasure,
+  gate,
+  health,
+  log,
+  notices,
+  policy,
+  selfservice,
+  signals,
+  subjects,
+  webhooks,
+];
 
 let cached: string | undefined;
 

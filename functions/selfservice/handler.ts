@@ -2,9 +2,11 @@ import { dueBy } from '#domain/erasure.ts';
 import type { Actor } from '#domain/ledger.ts';
 import { kindOf, type Policy } from '#domain/policy.ts';
 import { effectiveScope, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
-import { api } from '#http/api.ts';
+import { api, publicRoute } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
+import { NotFoundError, NotSealedError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
+import { jsonResponse } from '#http/problem.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { mintLinks, OptoutLinkRequestSchema } from '#shared/links/links.ts';
 import { PreferenceFormSchema, planPreferenceChange, preferenceRows } from '#shared/links/self-service.ts';
@@ -17,6 +19,7 @@ import { optoutDonePage, optoutPage } from '#shared/pages/optout.ts';
 import { type PreferencesPageInput, preferencesPage } from '#shared/pages/preferences.ts';
 import { pageRoute, readForm } from '#shared/pages/route.ts';
 import { getSecrets } from '#shared/secrets.ts';
+import { receiptOf } from '#shared/services/log-receipts.ts';
 import { getDb } from '#store/db.ts';
 import { receiveErasureRequest } from '#store/erasure.ts';
 import { noticeOfGrant } from '#store/notices.ts';
@@ -156,6 +159,7 @@ function preferencesInput(
           ? { status: 'completed', erasedAt: erasure.erasedAt ?? erasure.receivedAt }
           : undefined,
     notice,
+    receiptsPath: `${event.rawPath.replace(/\/+$/, '')}/receipts`,
   };
 }
 
@@ -194,4 +198,27 @@ export const preferencesPost = pageRoute('POST /preferences/{token}', async (eve
   return htmlResponse(status, lang, preferencesPage(preferencesInput(event, lang, after, policy, now, notice)));
 });
 
-export const handler = dispatch('selfservice', [createLinks, optoutGet, optoutPost, preferencesGet, preferencesPost]);
+/**
+ * GET /preferences/{token}/receipts/{eventId} — the receipt of one of the link's subject's own events, as a
+ * JSON file the person can check offline (`consent-gate receipt verify`). Another subject's event is 404.
+ */
+export const preferencesReceipt = publicRoute('GET /preferences/{token}/receipts/{eventId}', async (event) => {
+  const { claims } = await openLink(event, 'preferences', Date.now());
+  const eventId = event.pathParameters?.eventId ?? '';
+  const result = await receiptOf(getDb(), claims.tenant, eventId, { subjectKey: claims.subjectKey });
+  if (result.kind === 'not_found') throw new NotFoundError(`no event ${eventId} of yours`, 'event_not_found');
+  if (result.kind === 'not_sealed') throw new NotSealedError(result.detail);
+  return jsonResponse(200, result.receipt, {
+    'content-disposition': `attachment; filename="receipt-${eventId.replace(/[^\w-]/g, '')}.json"`,
+    'referrer-policy': 'no-referrer',
+  });
+});
+
+export const handler = dispatch('selfservice', [
+  createLinks,
+  optoutGet,
+  optoutPost,
+  preferencesGet,
+  preferencesPost,
+  preferencesReceipt,
+]);

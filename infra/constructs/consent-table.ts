@@ -11,6 +11,11 @@ type IndexName = (typeof TABLE.indexes)[number]['name'];
 export interface TableAccess {
   actions: readonly string[];
   indexes: readonly IndexName[];
+  /**
+   * Only in partitions whose key matches one of these patterns (`dynamodb:LeadingKeys`) may the actions that
+   * write be used; reads stay table-wide.
+   */
+  writesIn?: readonly string[];
 }
 
 const LOOKUP = ['dynamodb:GetItem'] as const;
@@ -44,6 +49,11 @@ export const TABLE_ACCESS = {
   erase: { actions: [...WRITE, 'dynamodb:BatchWriteItem'], indexes: ['GSI2'] },
   /** The retention job: a Scan of the subjects, erasures (no request index) and redaction of old details. */
   retention: { actions: [...WRITE, 'dynamodb:BatchWriteItem', 'dynamodb:Scan'], indexes: [] },
+  /**
+   * The log's sealer: reads the audit index (events by day) and the log heads (GSI2), and writes only the
+   * tenants' log partitions `T#<tenant>#LOG`, never a subject's ledger or state.
+   */
+  seal: { actions: [...WRITE, 'dynamodb:BatchWriteItem'], indexes: ['GSI1', 'GSI2'], writesIn: ['T#*#LOG'] },
 } as const satisfies Record<string, TableAccess>;
 export type TableAccessLevel = keyof typeof TABLE_ACCESS;
 
@@ -87,9 +97,23 @@ export class ConsentTable extends Construct {
     if (access.actions.length === 0) return;
     // Written out rather than `table.grant()`, which adds `index/*`: the audit function may query the audit
     // index and nothing else, the erasure function the erasure index.
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: [...access.actions], resources: [this.table.tableArn] }),
-    );
+    const isRead = (action: string) => (READ as readonly string[]).includes(action);
+    if (access.writesIn) {
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({ actions: access.actions.filter(isRead), resources: [this.table.tableArn] }),
+      );
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: access.actions.filter((action) => !isRead(action)),
+          resources: [this.table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...access.writesIn] } },
+        }),
+      );
+    } else {
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({ actions: [...access.actions], resources: [this.table.tableArn] }),
+      );
+    }
     if (access.indexes.length > 0) {
       grantee.grantPrincipal.addToPrincipalPolicy(
         new PolicyStatement({
@@ -98,7 +122,7 @@ export class ConsentTable extends Construct {
         }),
       );
     }
-    const writes = access.actions.some((action) => !(READ as readonly string[]).includes(action));
+    const writes = access.actions.some((action) => !isRead(action));
     if (writes) this.key.grantEncryptDecrypt(grantee);
     else this.key.grantDecrypt(grantee);
   }

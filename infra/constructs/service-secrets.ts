@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import type { ConsentFunction } from './consent-function.ts';
 
 /** The secrets a function may read (each its own Secrets Manager secret, so each is granted on its own). */
-export type SecretName = 'identifier' | 'linkKeys' | 'whatsapp';
+export type SecretName = 'identifier' | 'linkKeys' | 'whatsapp' | 'logKeys';
 
 /** 64 letters and digits: valid base64, read as 48 bytes (384 bits) by `shared/secrets.ts`. */
 const generatedKey = (template: object, key: string, length = 64): SecretStringGenerator => ({
@@ -57,6 +57,18 @@ export class ServiceSecrets extends Construct {
           true,
         ),
       },
+      logKeys: {
+        env: 'LOG_KEYS_SECRET_ID',
+        // Signs the verifiable log's checkpoints: the generated string is the seed material of an Ed25519 key
+        // (`logKeyPem` in shared/secrets.ts). Retained: rotation prepends a key and keeps the old ones listed
+        // (`previousKeys`), so every checkpoint ever signed keeps verifying.
+        secret: secret(
+          'LogKeys',
+          'consent-gate checkpoint-signing keys: {"key": newest, "previousKeys": [...]} (Ed25519 seeds or PEMs)',
+          generatedKey({}, 'key'),
+          true,
+        ),
+      },
       whatsapp: {
         env: 'WHATSAPP_SECRET_ID',
         // Meta's app secret is pasted in after deploy; the verify token is ours to generate.
@@ -72,6 +84,7 @@ export class ServiceSecrets extends Construct {
       NagSuppressions.addResourceSuppressions(this.secrets[name].secret, [{ id: 'AwsSolutions-SMG4', reason }]);
     noRotation('identifier', 'Rotating the subjectKey HMAC key would orphan every subject and erasure tombstone.');
     noRotation('linkKeys', 'Rotated by hand with an overlap (previousKeys) so links already sent keep working.');
+    noRotation('logKeys', 'Rotated by hand with an overlap (previousKeys) so old checkpoints keep verifying.');
     noRotation('whatsapp', "Meta issues the app secret; it is rotated in Meta's console, then pasted here.");
   }
 

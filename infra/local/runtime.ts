@@ -1,7 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { anchorFromEnv } from '#shared/log/anchor.ts';
+import { logSignerFromPem } from '#shared/log/note.ts';
 import { logger } from '#shared/log.ts';
+import { getSecrets } from '#shared/secrets.ts';
 import { logRetention, runRetention } from '#shared/services/retention.ts';
+import { sealAll } from '#shared/services/sealer.ts';
 import { DAY_MS } from '#shared/time.ts';
 import { createDocumentClient } from '#store/client.ts';
 import { type Db, setDb } from '#store/db.ts';
@@ -60,6 +64,51 @@ export function scheduleRetention(db: Db, everyMs = DAY_MS): () => Promise<void>
   };
 }
 
+/** The local sealer's pace: a run every 500 ms, events sealed 1 s after their time (README, "Verifiable log"). */
+export const LOCAL_SEAL = { everyMs: 500, lagMs: 1_000, sweepEvery: 20, sweepMs: 30_000 };
+
+/**
+ * The verifiable log's sealer, locally: a run now, then one every `everyMs` over every tenant with a log, and
+ * every `sweepEvery`-th run a look `sweepMs` back for late events. Like the retention timer it is unref'd,
+ * and what it returns stops it: the timer is cleared and a run in flight is waited for. A failing run is
+ * logged once per error kind (not every 500 ms) and the next run tries again.
+ */
+export function scheduleSealer(db: Db, pace = LOCAL_SEAL): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let runs = 0;
+  let lastError: string | undefined;
+  const signer = getSecrets().then(({ logKeys }) => logSignerFromPem(logKeys[0]));
+  signer.catch(() => undefined);
+  const anchor = anchorFromEnv();
+  const run = () => {
+    if (running) return;
+    const sweep = runs++ % pace.sweepEvery === 0;
+    // A run stops starting batches after a few seconds (a big backlog goes on in the next runs): stop stays quick.
+    const deadline = Date.now() + 5_000;
+    running = signer
+      .then((key) =>
+        sealAll(db, { signer: key, anchor, lagMs: pace.lagMs, deadline, ...(sweep ? { sweepMs: pace.sweepMs } : {}) }),
+      )
+      .then(({ failed }) => {
+        if (failed.length === 0) lastError = undefined;
+      })
+      .catch((error) => {
+        const name = (error as Error).name;
+        if (name !== lastError) logger.warn('sealer run failed', { errorName: name });
+        lastError = name;
+      })
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  run();
+  const timer = setInterval(run, pace.everyMs).unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
 /** A started local runtime. */
 export interface LocalRuntime {
   url: string;
@@ -79,9 +128,10 @@ export async function startLocal(settings: LocalSettings): Promise<LocalRuntime>
   let server: Server | undefined;
   let withdraw = () => {};
   let stopRetention = async () => {};
+  let stopSealer = async () => {};
   const stop = async () => {
     withdraw();
-    await stopRetention();
+    await Promise.all([stopRetention(), stopSealer()]);
     if (server?.listening) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
@@ -110,6 +160,7 @@ export async function startLocal(settings: LocalSettings): Promise<LocalRuntime>
       server?.listen(settings.port, settings.host, () => resolve());
     });
     stopRetention = scheduleRetention(db);
+    stopSealer = scheduleSealer(db);
     const { port } = server.address() as AddressInfo;
     const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
     process.env.PUBLIC_BASE_URL = settings.publicBaseUrl ?? url;

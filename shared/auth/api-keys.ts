@@ -3,6 +3,7 @@ import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@
 import * as z from 'zod';
 import type { Db } from '#store/db.ts';
 import { storeFailure } from '#store/errors.ts';
+import { registerTenantLog } from '#store/log.ts';
 import { keys } from '#store/table.ts';
 
 export const SCOPES = [
@@ -70,6 +71,8 @@ export async function createApiKey(
     if (existing.Item) {
       const item = existing.Item as ApiKeyInfo;
       if (item.tenant !== input.tenant) throw new Error('this key value already belongs to another tenant');
+      // A tenant from before the verifiable log gets one at its next start (the dev key).
+      await registerTenantLog(db, input.tenant, item.createdAt);
       return { ...pick(item), key };
     }
     await db.client.send(
@@ -98,6 +101,8 @@ export async function createApiKey(
         ],
       }),
     );
+    // A tenant's log starts with its first key: the sealer finds the tenant through its log head.
+    await registerTenantLog(db, input.tenant, info.createdAt);
   } catch (error) {
     if (error instanceof Error && error.message.startsWith('this key value')) throw error;
     throw storeFailure(error, 'createApiKey');

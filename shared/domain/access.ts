@@ -86,6 +86,9 @@ export function consentReceipt(
   };
 }
 
+/** Where the log receipt of an event is served (`GET /v1/receipts/{eventId}`). */
+export const receiptUrl = (eventId: string) => `/v1/receipts/${encodeURIComponent(eventId)}`;
+
 /** The notice versions a subject's consents were given under (to load their texts for the copy). */
 export const noticeVersionsOf = (events: readonly LedgerEvent[]): string[] =>
   distinct(events.filter((e) => e.type === 'consent.granted').map((e) => e.data?.noticeVersion as string | undefined));
@@ -180,9 +183,18 @@ export function accessReport(input: {
     automatedInference: automatedInference(policy, lang),
     consents,
     signals: state ? signalViews(state, policy, now) : {},
-    receipts: consents.map((view) =>
-      consentReceipt(view, subjectKey, policy, events, input.notices?.get(view.noticeVersion ?? '')),
-    ),
+    receipts: consents.map((view) => {
+      const receipt = consentReceipt(view, subjectKey, policy, events, input.notices?.get(view.noticeVersion ?? ''));
+      const recorded = events.some((e) => e.eventId === receipt.consentReceiptID);
+      return { ...receipt, receiptUrl: recorded ? receiptUrl(receipt.consentReceiptID) : null };
+    }),
+    /**
+     * The proof that each consent event is in the verifiable log: its receipt (the event, its leaf index,
+     * inclusion proof and signed checkpoint), checked offline with `consent-gate receipt verify`.
+     */
+    logReceipts: events
+      .filter((e) => e.type.startsWith('consent.'))
+      .map((e) => ({ eventId: e.eventId, type: e.type, at: e.at, receiptUrl: receiptUrl(e.eventId) })),
     /** The exact words of each registered notice the person consented under, with its hash. */
     notices: [...(input.notices?.values() ?? [])],
     erasure: erasure

@@ -45,10 +45,31 @@ export function verifySubject(
   return breaks.sort((a, b) => a.seq - b.seq || a.reason.localeCompare(b.reason));
 }
 
+/** What the verifiable log finds wrong with a leaf, an event or a checkpoint (README, "Verifiable log"). */
+export type LogBreakReason = 'edited' | 'missing' | 'inserted' | 'rewritten' | 'rolled_back' | 'index_missing';
+
+/** A break the log finds: where (leaf index, subject, event; null where it has none) and what is wrong, in words. */
+export interface LogBreak {
+  subjectKey: string | null;
+  eventId: string | null;
+  leafIndex: number | null;
+  reason: LogBreakReason;
+  detail: string;
+}
+
 /** The answer of a verification: subjects and events checked, and every break found. */
 export interface VerifyReport {
   subjects: number;
   events: number;
   valid: boolean;
-  broken: AuditBreak[];
+  /** Chain breaks (subject, seq) and, when the log was checked, the log's breaks (leaf index, subject, event). */
+  broken: (AuditBreak | LogBreak)[];
+  /** The verifiable log's side of the verification, when it was checked. */
+  log?: {
+    treeSize: number;
+    checkpoint: { treeSize: number; rootHash: string; timestamp: string | null; anchored: boolean } | null;
+    checkpoints: number;
+    anchored: number;
+    leaves: number;
+  };
 }

@@ -80,6 +80,13 @@ export class ConflictError extends ProblemError {
   }
 }
 
+/** 409 `not_sealed`: the event is recorded, its leaf in the log a few seconds away (retry after a second). */
+export class NotSealedError extends ProblemError {
+  constructor(detail: string) {
+    super(409, 'not_sealed', 'Not sealed yet', detail, undefined, { 'retry-after': '1' });
+  }
+}
+
 /** A consent or policy names a notice version that is not registered, while the policy requires registered ones. */
 export class UnknownNoticeError extends ProblemError {
   constructor(version: string, path = 'noticeVersion') {

@@ -13,6 +13,7 @@ export const FUNCTIONS = [
   'notices',
   'selfservice',
   'audit',
+  'log',
   'docs',
 ] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
@@ -135,6 +136,12 @@ const TABLE = [
     rawBody: true,
   },
   {
+    method: 'GET',
+    path: '/preferences/{token}/receipts/{eventId}',
+    fn: 'selfservice',
+    summary: "The receipt of one of the link's subject's events (JSON, to check offline)",
+  },
+  {
     method: 'POST',
     path: '/v1/subjects/access',
     fn: 'subjects',
@@ -168,6 +175,40 @@ const TABLE = [
     fn: 'audit',
     scope: 'audit:read',
     summary: 'Erasure requests with their deadlines (pending, overdue, due within N days)',
+  },
+  {
+    method: 'GET',
+    path: '/v1/log/checkpoint',
+    fn: 'log',
+    scope: 'audit:read',
+    summary: "The latest signed checkpoint of the tenant's log: a C2SP signed note, or JSON",
+  },
+  {
+    method: 'GET',
+    path: '/v1/log/public-key',
+    fn: 'log',
+    summary: 'The public key that signs checkpoints (every key with ?all=true)',
+  },
+  {
+    method: 'GET',
+    path: '/v1/log/consistency',
+    fn: 'log',
+    scope: 'audit:read',
+    summary: 'A consistency proof between two sizes of the log (RFC 9162)',
+  },
+  {
+    method: 'GET',
+    path: '/v1/log/leaves',
+    fn: 'log',
+    scope: 'audit:read',
+    summary: 'Leaves [start, end) of the log: event id, subjectKey, event hash',
+  },
+  {
+    method: 'GET',
+    path: '/v1/receipts/{eventId}',
+    fn: 'log',
+    scope: 'consents:read',
+    summary: 'A receipt: the event, its leaf index, its inclusion proof and the signed checkpoint',
   },
   { method: 'GET', path: '/dashboard', fn: 'audit', summary: 'The DPO dashboard page' },
   {

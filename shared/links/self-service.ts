@@ -27,6 +27,8 @@ export function preferenceRows(state: SubjectState | undefined, policy: Policy, 
     grantedAt: view.grantedAt,
     withdrawnAt: view.withdrawnAt,
     changeable: view.channel !== '*' && view.purpose !== '*',
+    // An erasure closes a scope by its request id, which is no event: no receipt then.
+    ...(view.eventId && view.eventId !== state.erasure?.requestId ? { eventId: view.eventId } : {}),
   }));
 }
 

@@ -131,6 +131,8 @@ export interface Messages {
   prefsExpired: string;
   prefsWithdraw: string;
   prefsGrant: string;
+  /** The link to the proof (receipt) of a scope's decisive event in the verifiable log. */
+  prefsReceipt: string;
   prefsGrantNotice: (version: string) => string;
   prefsConfirm: string;
   prefsConfirmExplain: string;
@@ -185,6 +187,7 @@ const en: Messages = {
   prefsExpired: 'Expired: no longer sent',
   prefsWithdraw: 'Stop',
   prefsGrant: 'Allow again',
+  prefsReceipt: 'Receipt (proof)',
   prefsGrantNotice: (version) =>
     `Allowing a message again means you agree to our current privacy notice (version ${version}).`,
   prefsConfirm: 'My choices are up to date',
@@ -244,6 +247,7 @@ const fr: Messages = {
   prefsExpired: 'Expiré : plus envoyé',
   prefsWithdraw: 'Arrêter',
   prefsGrant: 'Autoriser de nouveau',
+  prefsReceipt: 'Reçu (preuve)',
   prefsGrantNotice: (version) =>
     `Autoriser de nouveau un message vaut accord avec notre politique de confidentialité actuelle (version ${version}).`,
   prefsConfirm: 'Mes choix sont à jour',

@@ -11,6 +11,8 @@ export interface PreferenceRow {
   withdrawnAt: string | null;
   /** `*` entries (an objection to every channel or purpose) are shown but cannot be changed here. */
   changeable: boolean;
+  /** The ledger event that decided this state (its receipt proves it is in the log). */
+  eventId?: string;
 }
 
 /** The outcome of the form just sent, shown above the list. */
@@ -52,6 +54,8 @@ export interface PreferencesPageInput {
   erasure?: { status: 'received'; receivedAt: string; dueBy: string } | { status: 'completed'; erasedAt: string };
   /** The outcome of the form just sent. */
   notice?: PreferenceNotice;
+  /** Where a row's receipt is (`<receiptsPath>/<eventId>`); no receipt links without it. */
+  receiptsPath?: string;
 }
 
 function rowState(input: PreferencesPageInput, row: PreferenceRow): string {
@@ -73,6 +77,13 @@ function rowForm(input: PreferencesPageInput, row: PreferenceRow, label: string)
 </form>`;
 }
 
+/** A link to the receipt of the row's decisive event: the person can check it is in the verifiable log. */
+function receiptLink(input: PreferencesPageInput, row: PreferenceRow, label: string): SafeHtml | '' {
+  if (!input.receiptsPath || !row.eventId) return '';
+  const t = messages(input.lang);
+  return html`<p class="scope-state"><a href="${input.receiptsPath}/${row.eventId}" download>${t.prefsReceipt}<span class="vh"> — ${label}</span></a></p>`;
+}
+
 /** `GET|POST /preferences/{token}`: every scope of the subject, each changeable, and erasure. */
 export function preferencesPage(input: PreferencesPageInput): string {
   const t = messages(input.lang);
@@ -91,7 +102,7 @@ export function preferencesPage(input: PreferencesPageInput): string {
   const rows = input.rows.map((row) => {
     const label = `${channelName(input.lang, row.channel)} · ${purposeLabel(input.lang, row.purpose, input.purposes?.[row.purpose]?.labels)}`;
     return html`<li>
-<div><p class="scope-name">${label}</p><p class="scope-state">${rowState(input, row)}</p></div>
+<div><p class="scope-name">${label}</p><p class="scope-state">${rowState(input, row)}</p>${receiptLink(input, row, label)}</div>
 ${rowForm(input, row, label)}
 </li>`;
   });

@@ -113,6 +113,42 @@ export async function allSubjects(db: Db, tenant: string, segments = 4): Promise
   return seen;
 }
 
+/**
+ * Every state and event item of the tenant's subjects, page by page to `onPage`: a parallel Scan (the full
+ * log verification, an offline job; never on a request path).
+ */
+export async function scanSubjectItems(
+  db: Db,
+  tenant: string,
+  onPage: (items: Record<string, unknown>[]) => void,
+  segments = 4,
+): Promise<void> {
+  const prefix = keys.subject(tenant, '');
+  await Promise.all(
+    Array.from({ length: segments }, async (_, segment) => {
+      let start: Record<string, unknown> | undefined;
+      try {
+        do {
+          const out = await db.client.send(
+            new ScanCommand({
+              TableName: db.table,
+              Segment: segment,
+              TotalSegments: segments,
+              FilterExpression: 'begins_with(PK, :prefix) AND (SK = :state OR begins_with(SK, :ev))',
+              ExpressionAttributeValues: { ':prefix': prefix, ':state': keys.state, ':ev': 'EV#' },
+              ExclusiveStartKey: start,
+            }),
+          );
+          onPage(out.Items ?? []);
+          start = out.LastEvaluatedKey;
+        } while (start);
+      } catch (error) {
+        throw storeFailure(error, 'scanSubjectItems');
+      }
+    }),
+  );
+}
+
 /** Audit-index shard of a subject: spreads a busy day over several index partitions. */
 export function auditShard(subjectKey: string): number {
   return createHash('sha256').update(subjectKey).digest()[0] % AUDIT_SHARDS;
@@ -347,6 +383,27 @@ export async function listEventItems(db: Db, tenant: string, subjectKey: string)
     throw storeFailure(error, 'listEvents');
   }
   return events;
+}
+
+/** One event item of a subject by seq, as stored (strongly consistent); undefined when there is none. */
+export async function getEventItem(
+  db: Db,
+  tenant: string,
+  subjectKey: string,
+  seq: number,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const out = await db.client.send(
+      new GetCommand({
+        TableName: db.table,
+        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.event(seq) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item;
+  } catch (error) {
+    throw storeFailure(error, 'getEvent');
+  }
 }
 
 /** The fields of an event, in the order the API shows them (format 2 adds its own). */

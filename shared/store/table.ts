@@ -59,4 +59,6 @@ export const keys = {
   erasuresByStatus: (tenant: string, status: string) => `T#${tenant}#ER#${status}`,
   idempotency: (tenant: string, keyHash: string) => `T#${tenant}#IDEM#${keyHash}`,
   auditDay: (tenant: string, day: string, shard: number) => `T#${tenant}#D#${day}#${shard}`,
+  /** The tenant's verifiable log (Merkle tree, checkpoints): `shared/store/log.ts`. */
+  log: (tenant: string) => `T#${tenant}#LOG`,
 };

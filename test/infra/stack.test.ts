@@ -4,11 +4,16 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RETENTION } from '#domain/policy.ts';
+import { grantConsent } from '#domain/subject-state.ts';
 import { FUNCTIONS, ROUTES, routeKey } from '#http/routes.ts';
 import { TABLE_ACCESS } from '#infra/constructs/consent-table.ts';
 import { AUTHORIZER_GRANT, FUNCTION_GRANTS, JOB_GRANTS } from '#infra/stack.ts';
+import { getDb } from '#store/db.ts';
+import { getCheckpoint, getHead } from '#store/log.ts';
+import { appendChange } from '#store/subjects.ts';
 import { TABLE } from '#store/table.ts';
-import { phone, tenantWithKey } from '../helpers/factories.ts';
+import { phone, tenantWithKey, testActor } from '../helpers/factories.ts';
 import { logicalId, type Resources, roleGrants, synthStack } from './stack-fixture.ts';
 
 let synth: ReturnType<typeof synthStack>;
@@ -198,9 +203,9 @@ describe('least privilege', () => {
     const secretIds = Object.fromEntries(
       ofType('AWS::SecretsManager::Secret').map(([id]) => [id.replace(/^Secrets/, '').replace(/[0-9A-F]{8}$/, ''), id]),
     );
-    expect(Object.keys(secretIds).sort()).toEqual(['Identifier', 'LinkKeys', 'WhatsApp']);
+    expect(Object.keys(secretIds).sort()).toEqual(['Identifier', 'LinkKeys', 'LogKeys', 'WhatsApp']);
     const readers = (secretId: string) =>
-      [...deployed, 'authorizer'].filter((name) =>
+      [...deployed, 'authorizer', ...jobs].filter((name) =>
         roleGrants(resources, roleId(name)).some(
           (g) => g.action === 'secretsmanager:GetSecretValue' && g.resource === JSON.stringify({ Ref: secretId }),
         ),
@@ -210,7 +215,10 @@ describe('least privilege', () => {
     expect(readers(secretIds.Identifier).sort()).toEqual(expected('identifier').sort());
     expect(readers(secretIds.LinkKeys).sort()).toEqual(expected('linkKeys').sort());
     expect(readers(secretIds.WhatsApp)).toEqual(expected('whatsapp'));
+    // The checkpoint-signing key: the sealer, and what publishes its public half.
+    expect(readers(secretIds.LogKeys).sort()).toEqual([...expected('logKeys'), 'sealer'].sort());
     expect(readers(secretIds.Identifier)).not.toContain('authorizer');
+    expect(readers(secretIds.Identifier)).not.toContain('sealer');
     for (const name of [...deployed, 'authorizer']) {
       const env = resources[fnId(name)].Properties.Environment.Variables as Record<string, unknown>;
       for (const [key, value] of Object.entries(env)) {
@@ -311,12 +319,19 @@ describe('operations', () => {
   });
 });
 
+/** The schedule that invokes a job function. */
+const scheduleOf = (job: string) => {
+  const found = ofType('AWS::Scheduler::Schedule').filter(([, s]) => refTo(s.Properties.Target.Arn) === fnId(job));
+  expect(found).toHaveLength(1);
+  return found[0][1].Properties;
+};
+
 describe('the daily retention job', () => {
-  const schedule = () => {
-    const found = ofType('AWS::Scheduler::Schedule');
-    expect(found).toHaveLength(1);
-    return found[0][1].Properties;
-  };
+  const schedule = () => scheduleOf('retention');
+
+  it('is one of the jobs, each with a schedule of its own', () => {
+    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(jobs.length);
+  });
 
   it('is a function of its own, reachable by no route, run every day by an EventBridge Scheduler schedule', () => {
     const s = schedule();
@@ -343,6 +358,115 @@ describe('the daily retention job', () => {
     const grants = roleGrants(resources, roleRef);
     expect(new Set(grants.map((g) => g.action))).toEqual(new Set(['lambda:InvokeFunction']));
     for (const { resource } of grants) expect(resource).toContain(fnId('retention'));
+  });
+});
+
+/** A policy statement as the template has it. */
+interface PolicyStatementJson {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource?: unknown;
+  Principal?: unknown;
+  Condition?: unknown;
+}
+
+describe('the verifiable log: the sealer and the checkpoint bucket', () => {
+  const bucketId = () => logicalId(resources, 'AWS::S3::Bucket', 'CheckpointsBucket');
+  const bucketPolicy = () =>
+    ofType('AWS::S3::BucketPolicy').find(([, p]) => refTo(p.Properties.Bucket) === bucketId())?.[1].Properties
+      .PolicyDocument.Statement as PolicyStatementJson[];
+
+  it('anchors checkpoints in a bucket with Object Lock in compliance mode for the proof retention (1825 days)', () => {
+    const bucket = resources[bucketId()];
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    const p = bucket.Properties;
+    expect(p.ObjectLockEnabled).toBe(true);
+    expect(p.ObjectLockConfiguration).toEqual({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: DEFAULT_RETENTION.proofDays } },
+    });
+    expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(p.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe(
+      'AES256',
+    );
+  });
+
+  it('refuses plain HTTP, deletes, and every writer but the sealer role, in its bucket policy', () => {
+    const statements = bucketPolicy();
+    const sealerRole = { 'Fn::GetAtt': [roleId('sealer'), 'Arn'] };
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 's3:*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    );
+    const onlySealer = statements.find((st) => st.Sid === 'OnlyTheSealerWritesCheckpoints');
+    expect(onlySealer).toMatchObject({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': sealerRole } },
+    });
+    expect(onlySealer?.Action).toEqual(expect.arrayContaining(['s3:PutObject', 's3:PutObjectRetention']));
+    const noDelete = statements.find((st) => st.Sid === 'NoCheckpointIsEverDeleted');
+    expect(noDelete).toMatchObject({ Effect: 'Deny', Principal: { AWS: '*' } });
+    expect(noDelete?.Condition).toBeUndefined();
+    expect(noDelete?.Action).toEqual(expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion']));
+  });
+
+  it('lets only the sealer role put objects (no other role is granted an S3 write)', () => {
+    for (const [id] of ofType('AWS::IAM::Role')) {
+      const writes = roleGrants(resources, id).filter((g) => /^s3:(Put|Delete|\*)/.test(g.action));
+      if (id === roleId('sealer')) {
+        expect(writes.map((g) => g.action)).toEqual(['s3:PutObject']);
+        expect(writes[0].resource).toContain(bucketId());
+        expect(writes[0].resource).toContain('/checkpoints/*');
+      } else expect(writes, id).toEqual([]);
+    }
+    expect(resources[fnId('sealer')].Properties.Environment.Variables.CHECKPOINT_BUCKET).toEqual({ Ref: bucketId() });
+  });
+
+  it('runs the sealer every minute from its own schedule, on no route, within a minute', () => {
+    const s = scheduleOf('sealer');
+    expect(s.ScheduleExpression).toBe('rate(1 minute)');
+    expect(s.State).toBe('ENABLED');
+    expect(JSON.parse(s.Target.Input)).toEqual({});
+    const integrations = ofType('AWS::ApiGatewayV2::Integration').map(([, i]) => refTo(i.Properties.IntegrationUri));
+    expect(integrations).not.toContain(fnId('sealer'));
+    expect(resources[fnId('sealer')].Properties.Timeout).toBeLessThanOrEqual(60);
+  });
+
+  it("lets the sealer write only the tenants' log partitions, and read the audit and head indexes", () => {
+    const tableId = logicalId(resources, 'AWS::DynamoDB::Table', 'Data');
+    const statements = Object.values(resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: { Ref?: string }) => x.Ref === roleId('sealer')),
+      )
+      .flatMap((r) => r.Properties.PolicyDocument.Statement as PolicyStatementJson[])
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('dynamodb:')));
+    const writes = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+    for (const st of statements) {
+      const actions = [st.Action].flat() as string[];
+      if (actions.some((a) => writes.includes(a))) {
+        expect(st.Resource).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] });
+        expect(st.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['T#*#LOG'] } });
+      }
+    }
+    expect(statements.flatMap((st) => [st.Action].flat())).not.toContain('dynamodb:Scan');
+  });
+
+  it('lets the audit function read the anchored checkpoints to verify, and nothing more of the bucket', () => {
+    const grants = roleGrants(resources, roleId('audit')).filter((g) => g.action.startsWith('s3:'));
+    expect(grants.map((g) => g.action).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+    expect(resources[fnId('audit')].Properties.Environment.Variables.CHECKPOINT_BUCKET).toEqual({ Ref: bucketId() });
   });
 });
 
@@ -393,7 +517,7 @@ describe('the bundles run', () => {
   it('leaves only the AWS SDK v3 (which the runtime provides) outside the bundles', () => {
     for (const name of [...deployed, 'authorizer', ...jobs]) {
       for (const pkg of externals(name))
-        expect(pkg, name).toMatch(/^@aws-sdk\/(client-dynamodb|lib-dynamodb|client-secrets-manager)$/);
+        expect(pkg, name).toMatch(/^@aws-sdk\/(client-dynamodb|lib-dynamodb|client-secrets-manager|client-s3)$/);
     }
   });
 
@@ -453,5 +577,34 @@ describe('the bundles run', () => {
       failed: 0,
     });
     await expect(retention({ tenant, days: 3 })).rejects.toThrow();
+  });
+
+  it('the bundled sealer seals a tenant against DynamoDB Local and anchors its checkpoint in DATA_DIR', async () => {
+    const { tenant } = await tenantWithKey(['gate:check']);
+    const grant = { channel: 'sms', purpose: 'marketing', source: 'web_form', noticeVersion: 'v1' } as const;
+    for (let i = 0; i < 3; i++) {
+      const at = new Date().toISOString();
+      await appendChange(
+        getDb(),
+        tenant,
+        `subject-${i}`,
+        (c, n) => grantConsent(c, { ...grant, grantedAt: at }, n, at),
+        {
+          actor: testActor,
+        },
+      );
+    }
+    const sealer = await load('sealer');
+    process.env.SEAL_LAG_MS = '0';
+    try {
+      const totals = await sealer({ tenants: [tenant] }, { getRemainingTimeInMillis: () => 60_000 });
+      expect(totals).toMatchObject({ tenants: 1, sealed: 3, anchored: 1, failed: 0 });
+    } finally {
+      delete process.env.SEAL_LAG_MS;
+    }
+    expect(await getHead(getDb(), tenant)).toMatchObject({ size: 3, anchored: 3 });
+    const note = readFileSync(join(process.env.DATA_DIR as string, 'checkpoints', tenant, '3.note'), 'utf8');
+    expect(note).toBe((await getCheckpoint(getDb(), tenant))?.note);
+    await expect(sealer({ tenants: ['Not A Tenant'] })).rejects.toThrow();
   });
 });

@@ -64,6 +64,18 @@ const en = {
   subjectKey: 'Contact (subjectKey)',
   seq: 'Event no.',
   reason: 'Reason',
+  logTitle: 'Verifiable log',
+  logNote:
+    'Every event is sealed into a Merkle tree whose signed checkpoints are kept outside the database: anyone with the public key can check a receipt or the whole log.',
+  logSize: 'Events sealed',
+  logAge: 'Latest checkpoint',
+  logVerified: 'Last verification',
+  logNone: 'No checkpoint yet',
+  logSigned: '{age} ({time})',
+  logNotVerified: 'Not verified from this browser yet',
+  logVerifiedOk: 'Intact, {time}',
+  logVerifiedBroken: '{count} break(s), {time}',
+  leaf: 'leaf {index}',
   error: 'Something went wrong: {detail}',
 };
 
@@ -133,6 +145,18 @@ const fr: DashboardMessages = {
   subjectKey: 'Contact (subjectKey)',
   seq: 'N° d’événement',
   reason: 'Motif',
+  logTitle: 'Journal vérifiable',
+  logNote:
+    'Chaque événement est scellé dans un arbre de Merkle dont les points de contrôle signés sont gardés hors de la base : quiconque a la clé publique peut vérifier un reçu ou tout le journal.',
+  logSize: 'Événements scellés',
+  logAge: 'Dernier point de contrôle',
+  logVerified: 'Dernière vérification',
+  logNone: 'Aucun point de contrôle pour l’instant',
+  logSigned: '{age} ({time})',
+  logNotVerified: 'Pas encore vérifié depuis ce navigateur',
+  logVerifiedOk: 'Intact, {time}',
+  logVerifiedBroken: '{count} rupture(s), {time}',
+  leaf: 'feuille {index}',
   error: 'Une erreur est survenue : {detail}',
 };
 

@@ -94,6 +94,15 @@ export function dashboardPage(lang: Lang): string {
 <div><dt>${t.contacts}</dt><dd id="kpi-contacts">–</dd></div>
 </dl>
 </section>
+<section aria-labelledby="log-title">
+<h2 id="log-title">${t.logTitle}</h2>
+<p class="muted">${t.logNote}</p>
+<dl class="kpis">
+<div><dt>${t.logSize}</dt><dd id="log-size">–</dd></div>
+<div><dt>${t.logAge}</dt><dd id="log-age">–</dd></div>
+<div><dt>${t.logVerified}</dt><dd id="log-verified">–</dd></div>
+</dl>
+</section>
 <section aria-labelledby="per-day-title">
 <h2 id="per-day-title">${t.perDayTitle}</h2>
 <div class="chart"><canvas id="chart-daily" role="img" aria-label="${t.perDayTitle}"></canvas></div>

@@ -179,6 +179,71 @@
     $('erasure-empty').hidden = pending.length > 0;
   }
 
+  // -------------------------------------------------------------------------------------------- the log
+
+  const relative = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+  const UNITS = [
+    ['day', 86400000],
+    ['hour', 3600000],
+    ['minute', 60000],
+    ['second', 1000],
+  ];
+
+  function ago(iso) {
+    const ms = Date.parse(iso) - Date.now();
+    for (const [unit, size] of UNITS) {
+      if (Math.abs(ms) >= size || unit === 'second') return relative.format(Math.round(ms / size), unit);
+    }
+    return '';
+  }
+
+  /** The last verification's outcome, kept in this browser (no key, no subject: counts and a time). */
+  const VERIFIED = 'consent-gate.last-verification';
+
+  function drawVerified() {
+    let last;
+    try {
+      last = JSON.parse(localStorage.getItem(VERIFIED) || 'null');
+    } catch {
+      last = null;
+    }
+    const out = $('log-verified');
+    out.className = last ? (last.valid ? 'ok' : 'broken') : '';
+    if (!last) out.textContent = M.logNotVerified;
+    else {
+      const time = `${ago(last.at)} (${last.from} – ${last.to})`;
+      out.textContent = last.valid
+        ? fmt(M.logVerifiedOk, { time })
+        : fmt(M.logVerifiedBroken, { count: number.format(last.breaks), time });
+    }
+  }
+
+  async function loadLog() {
+    drawVerified();
+    try {
+      // The tree's size first (always answered): a log with nothing sealed has no checkpoint to ask for.
+      const { treeSize } = await (await call('/v1/log/leaves?start=0&end=0')).json();
+      if (!treeSize) {
+        $('log-size').textContent = '0';
+        $('log-age').textContent = M.logNone;
+        return;
+      }
+      const res = await fetch('/v1/log/checkpoint', {
+        headers: { authorization: `Bearer ${key()}`, accept: 'application/json' },
+        cache: 'no-store',
+      });
+      if (!res.ok) throw new ApiError(res.status, res.statusText);
+      const cp = await res.json();
+      $('log-size').textContent = number.format(cp.treeSize);
+      $('log-age').textContent = fmt(M.logSigned, {
+        age: ago(cp.timestamp),
+        time: dateTime.format(new Date(cp.timestamp)),
+      });
+    } catch (error) {
+      $('log-age').textContent = explain(error);
+    }
+  }
+
   async function load() {
     const r = range();
     if (!r) {
@@ -200,6 +265,7 @@
       drawDaily(summary);
       drawLevels(summary.contacts);
       drawErasures(erasures.requests);
+      await loadLog();
       say(M.loaded);
     } catch (error) {
       fail(error);
@@ -256,6 +322,11 @@
     say(M.verifying, 'export-status');
     try {
       const report = await (await call(`/v1/audit/verify?${qs(r)}`)).json();
+      localStorage.setItem(
+        VERIFIED,
+        JSON.stringify({ at: new Date().toISOString(), ...r, valid: report.valid, breaks: report.broken.length }),
+      );
+      drawVerified();
       const p = document.createElement('p');
       out.replaceChildren(p);
       if (report.valid) {
@@ -281,7 +352,18 @@
           ),
         );
         const body = document.createElement('tbody');
-        body.append(...report.broken.map((b) => row([cell(b.subjectKey), cell(String(b.seq), 'num'), cell(b.reason)])));
+        // A chain break names its event by seq; a break the log finds, by leaf index, with what is wrong.
+        body.append(
+          ...report.broken.map((b) =>
+            b.seq !== undefined
+              ? row([cell(b.subjectKey), cell(String(b.seq), 'num'), cell(b.reason)])
+              : row([
+                  cell(b.subjectKey ?? '–'),
+                  cell(b.leafIndex === null ? '–' : fmt(M.leaf, { index: b.leafIndex }), 'num'),
+                  cell(`${b.reason}: ${b.detail}`),
+                ]),
+          ),
+        );
         table.append(head, body);
         out.append(table);
       }
