@@ -32,6 +32,7 @@ describe('the route table and the handlers', () => {
     expect(folders.filter((folder) => !functions.some(([name]) => name === folder))).toEqual([
       'authorizer',
       'retention',
+      'sealer',
     ]);
   });
 
