@@ -5,7 +5,10 @@ import { privateKeyFromSeed } from './log/note.ts';
 
 /** Service secrets: never in code, never in the table, never logged. */
 export interface Secrets {
-  /** Master key for subjectKeys and evidence hashes (per-tenant keys are derived from it). */
+  /**
+   * Master key for subjectKeys and evidence hashes (per-tenant keys are derived from it). Empty for a cloud
+   * function that was not given it (the sealer): deriving a key from it then throws.
+   */
   identifierKey: Buffer;
   /** Link-signing keys, newest first: new links use the first, old links verify while any key matches their kid. */
   linkKeys: { kid: string; key: Buffer }[];
@@ -151,7 +154,8 @@ const base64Key = (value: unknown, what: string): Buffer => {
  * - `WHATSAPP_SECRET_ID`: `{"appSecret": "...", "verifyToken": "..."}`,
  * - `LOG_KEYS_SECRET_ID`: `{"key": ..., "previousKeys": [...]}`, newest first, each a PEM or generated seed
  *   material ({@link logKeyPem}); rotation prepends a key and keeps the old ones listed.
- * An id that is not set leaves its part empty (the gate has no link keys and no log keys).
+ * An id that is not set leaves its part empty (the gate has no link keys and no log keys; the sealer has no
+ * identifier key).
  */
 export async function loadCloud(
   env: NodeJS.ProcessEnv,
@@ -164,7 +168,7 @@ export async function loadCloud(
     read(env.WHATSAPP_SECRET_ID),
     read(env.LOG_KEYS_SECRET_ID),
   ]);
-  const identifierKey = base64Key(main?.identifierKey, 'identifierKey');
+  const identifierKey = env.SECRETS_ID ? base64Key(main?.identifierKey, 'identifierKey') : Buffer.alloc(0);
   let linkKeys: Secrets['linkKeys'] = [];
   if (links) {
     const previous = Array.isArray(links.previousKeys) ? links.previousKeys : [];
@@ -190,11 +194,18 @@ export async function loadCloud(
 
 let cached: Promise<Secrets> | undefined;
 
-/** The container's secrets, loaded on first use. */
+/** The environment variables that name a Secrets Manager secret: any of them set means the cloud. */
+const SECRET_IDS = ['SECRETS_ID', 'LINK_KEYS_SECRET_ID', 'WHATSAPP_SECRET_ID', 'LOG_KEYS_SECRET_ID'] as const;
+
+/**
+ * The container's secrets, loaded on first use: from Secrets Manager in the cloud (a Lambda, or any secret id
+ * set; a Lambda given no secret id gets none — it never reads or writes a local file), else
+ * `DATA_DIR/secrets.json`.
+ */
 export function getSecrets(): Promise<Secrets> {
   if (!cached) {
-    const secretId = process.env.SECRETS_ID;
-    cached = secretId ? loadCloud(process.env) : Promise.resolve(loadLocal(process.env.DATA_DIR || '.data'));
+    const cloud = Boolean(process.env.AWS_LAMBDA_FUNCTION_NAME) || SECRET_IDS.some((name) => process.env[name]);
+    cached = cloud ? loadCloud(process.env) : Promise.resolve(loadLocal(process.env.DATA_DIR || '.data'));
     cached.catch(() => {
       cached = undefined;
     });
@@ -213,6 +224,7 @@ export function tenantKey(secrets: Secrets, tenant: string, use = 'subject'): Bu
   const name = `${use}:${tenant}`;
   let key = derived.get(name);
   if (!key) {
+    if (secrets.identifierKey.length === 0) throw new Error('no identifier key: SECRETS_ID is not set');
     key = createHmac('sha256', secrets.identifierKey).update(name).digest();
     derived.set(name, key);
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { type FetchSecret, linkKeyId, loadCloud, tenantDigest } from '#shared/secrets.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { type FetchSecret, linkKeyId, loadCloud, tenantDigest, tenantKey } from '#shared/secrets.ts';
 
 const identifierKey = `${'A'.repeat(40)}bcdefghijklmnopqrstuvwx`;
 const newest = 'N'.repeat(64);
@@ -66,6 +66,13 @@ describe('cloud secrets (Secrets Manager layout of the CDK stack)', () => {
       /identifierKey/,
     );
   });
+
+  it('loads a function that has only the log keys (the sealer): its log key, and no identifier key to derive from', async () => {
+    const secrets = await loadCloud({ LOG_KEYS_SECRET_ID: 'log' }, store({ log: { key: 'x'.repeat(40) } }));
+    expect(secrets.logKeys).toHaveLength(1);
+    expect(secrets.logKeys[0]).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(() => tenantKey(secrets, 'acme')).toThrow(/SECRETS_ID is not set/);
+  });
 });
 
 describe('tenantDigest (replay markers, idempotency records, evidence)', () => {
@@ -78,5 +85,25 @@ describe('tenantDigest (replay markers, idempotency records, evidence)', () => {
     expect(await tenantDigest('acme', 'replay', value)).toBe(digest);
     expect(await tenantDigest('other', 'replay', value)).not.toBe(digest);
     expect(await tenantDigest('acme', 'idempotency', value)).not.toBe(digest);
+  });
+});
+
+describe('getSecrets in a Lambda', () => {
+  it('given no secret id (the log and audit functions), holds no key and touches no local file', async () => {
+    vi.resetModules();
+    vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'consent-gate-log');
+    vi.stubEnv('DATA_DIR', '/nonexistent/read-only');
+    for (const name of ['SECRETS_ID', 'LINK_KEYS_SECRET_ID', 'WHATSAPP_SECRET_ID', 'LOG_KEYS_SECRET_ID'])
+      vi.stubEnv(name, '');
+    try {
+      const fresh = await import('#shared/secrets.ts');
+      const secrets = await fresh.getSecrets();
+      expect(secrets.logKeys).toEqual([]);
+      expect(secrets.linkKeys).toEqual([]);
+      expect(secrets.identifierKey.length).toBe(0);
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
   });
 });
