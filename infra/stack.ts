@@ -65,10 +65,10 @@ export const FUNCTION_GRANTS = {
   selfservice: { table: 'write', secrets: ['identifier', 'linkKeys'] },
   // Exports and chain verification walk many events: more memory (CPU) and API Gateway's full 29 s.
   // The dashboard page serves its script, styles and chart.js from files shipped beside the bundle.
-  // Verification checks the log's checkpoints: the log keys for their public halves (the signatures).
+  // Verification checks the log's checkpoints with the public keys the sealer published in the checkpoint bucket.
   audit: {
     table: 'audit',
-    secrets: ['logKeys'],
+    secrets: [],
     memorySize: 1024,
     timeout: Duration.seconds(29),
     environment: { DASHBOARD_ASSETS_DIR: `${TASK_ROOT}/${DASHBOARD_DIR}` },
@@ -79,9 +79,10 @@ export const FUNCTION_GRANTS = {
     ],
   },
   // The verifiable log's read side: checkpoints, proofs, leaves and receipts from the log partition; the audit
-  // index only to tell an event not sealed yet (409) from an unknown one (404); the log keys for their public
-  // halves (`GET /v1/log/public-key`). It never writes: the sealer is the log's only writer.
-  log: { table: 'audit', secrets: ['logKeys'] },
+  // index only to tell an event not sealed yet (409) from an unknown one (404); the public keys from the
+  // checkpoint bucket (`GET /v1/log/public-key`), never the private key. It never writes: the sealer is the
+  // log's only writer.
+  log: { table: 'audit', secrets: [] },
   docs: { table: 'none', secrets: [] },
 } as const satisfies Record<FunctionName, FunctionGrant>;
 
@@ -221,10 +222,12 @@ export class ConsentGateStack extends Stack {
     const sealer = this.jobs.sealer.function;
     this.checkpoints.allowWriter(sealer.role as IRole);
     sealer.addEnvironment('CHECKPOINT_BUCKET', this.checkpoints.bucket.bucketName);
-    const audit = this.functions.audit?.function;
-    if (audit) {
-      this.checkpoints.allowReader(audit);
-      audit.addEnvironment('CHECKPOINT_BUCKET', this.checkpoints.bucket.bucketName);
+    // The verifying functions read the checkpoints and the published public keys, never the private key.
+    for (const name of ['audit', 'log'] as const) {
+      const reader = this.functions[name]?.function;
+      if (!reader) continue;
+      this.checkpoints.allowReader(reader);
+      reader.addEnvironment('CHECKPOINT_BUCKET', this.checkpoints.bucket.bucketName);
     }
 
     const authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', this.authorizer.function, {

@@ -44,7 +44,7 @@ async function verify(db: Db, args: string[], io: CliIo): Promise<number> {
   const tenant = TenantSchema.safeParse(values.tenant);
   if (!tenant.success) throw new UsageError(`--tenant is required: ${tenant.error.issues[0].message}\n${USAGE}`);
   // With --key the service's secrets are not read at all (a verifier outside need not have them).
-  const keys = values.key?.length ? values.key.map(readLogKey) : await logVerifierKeys();
+  const keys = values.key?.length ? values.key.map(readLogKey) : await logVerifierKeys(anchorFromEnv());
   const options = { keys, anchor: anchorFromEnv() };
   const report = await verifyLog(db, tenant.data, options);
   if (values.json) io.out(JSON.stringify(report));

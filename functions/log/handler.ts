@@ -3,6 +3,7 @@ import { dispatch } from '#http/dispatch.ts';
 import { NotFoundError, NotSealedError, ValidationError } from '#http/errors.ts';
 import { API_HEADERS, jsonResponse } from '#http/problem.ts';
 import { parseOrThrow } from '#http/validation.ts';
+import { anchorFromEnv } from '#shared/log/anchor.ts';
 import { consistencyNodes, consistencyProof, nodeKey } from '#shared/log/merkle.ts';
 import { LogConsistencyQuerySchema, LogLeavesQuerySchema, LogPublicKeyQuerySchema } from '#shared/schemas/log.ts';
 import { logVerifierKeys, publicKeyView } from '#shared/services/log-keys.ts';
@@ -31,7 +32,7 @@ export const checkpoint = api('GET /v1/log/checkpoint', {}, async ({ tenant, eve
 /** GET /v1/log/public-key — the key that signs checkpoints; `?all=true` every key (rotation keeps the old). */
 export const publicKey = publicRoute('GET /v1/log/public-key', async (event) => {
   const query = parseOrThrow(LogPublicKeyQuerySchema, event.queryStringParameters ?? {}, 'query');
-  const keys = (await logVerifierKeys()).map(publicKeyView);
+  const keys = (await logVerifierKeys(anchorFromEnv())).map(publicKeyView);
   if (query.all === 'true') return jsonResponse(200, { keys });
   return jsonResponse(200, keys[0]);
 });

@@ -8,6 +8,7 @@ import { anchorFromEnv } from '#shared/log/anchor.ts';
 import { logSignerFromPem } from '#shared/log/note.ts';
 import { logger } from '#shared/log.ts';
 import { getSecrets } from '#shared/secrets.ts';
+import { publishLogKeys } from '#shared/services/log-keys.ts';
 import { SEAL_LAG_MS, sealAll, sealTotals } from '#shared/services/sealer.ts';
 import { getDb } from '#store/db.ts';
 
@@ -25,14 +26,23 @@ const RESERVE_MS = 15_000;
 /** How far behind the watermark each run looks for late events (a schedule period and a half). */
 const SWEEP_MS = 90_000;
 
+let published: Promise<void> | undefined;
+
 export async function handler(event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) {
   const input = InputSchema.parse(event ?? {});
   const { logKeys } = await getSecrets();
   if (logKeys.length === 0) throw new Error('no log signing key: LOG_KEYS_SECRET_ID is not set');
   const remaining = context?.getRemainingTimeInMillis?.() ?? 60_000;
+  const anchor = anchorFromEnv();
+  // Once per container: the public keys go to the anchor before any checkpoint they verify.
+  published ??= publishLogKeys(anchor).catch((error) => {
+    published = undefined;
+    throw error;
+  });
+  await published;
   const result = await sealAll(getDb(), {
     signer: logSignerFromPem(logKeys[0]),
-    anchor: anchorFromEnv(),
+    anchor,
     lagMs: Number(process.env.SEAL_LAG_MS ?? SEAL_LAG_MS),
     deadline: Date.now() + Math.max(1_000, remaining - RESERVE_MS),
     sweepMs: SWEEP_MS,

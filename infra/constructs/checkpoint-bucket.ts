@@ -5,8 +5,11 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct, type IConstruct } from 'constructs';
 import { DEFAULT_RETENTION } from '#domain/policy.ts';
 
-/** Every checkpoint's key starts with this (`checkpoints/<tenant>/<treeSize>.note`, shared/log/anchor.ts). */
-const PREFIX = 'checkpoints/';
+/**
+ * What the bucket holds (shared/log/anchor.ts): `checkpoints/<tenant>/<treeSize>.note`, and `keys/<keyId>.json`,
+ * the public keys that verify them (published by the sealer, read by the verifying functions).
+ */
+const PREFIXES = ['checkpoints/', 'keys/'];
 
 export interface CheckpointBucketProps {
   /** How long every checkpoint is locked: the default proof retention (policy `retention.proofDays`). */
@@ -38,6 +41,16 @@ export class CheckpointBucket extends Construct {
       enforceSSL: true,
       minimumTLSVersion: 1.2,
       encryption: BucketEncryption.S3_MANAGED,
+      // Nothing is kept forever: a checkpoint is deleted a day after its lock ends (a delete marker, then the
+      // version). The public keys stay: a key verifies checkpoints signed until its retirement, years later.
+      lifecycleRules: [
+        {
+          id: 'checkpoints-end-with-their-retention',
+          prefix: 'checkpoints/',
+          expiration: Duration.days(this.retentionDays + 1),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+      ],
       // Locked objects outlive the stack anyway; the bucket stays with them (delete it by hand once empty).
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -57,7 +70,10 @@ export class CheckpointBucket extends Construct {
   allowWriter(role: IRole): void {
     this.writer = role;
     role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${PREFIX}*`)] }),
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: PREFIXES.map((prefix) => this.bucket.arnForObjects(`${prefix}*`)),
+      }),
     );
     this.allowReader(role);
     this.bucket.addToResourcePolicy(
@@ -72,7 +88,8 @@ export class CheckpointBucket extends Construct {
     );
     this.bucket.addToResourcePolicy(
       new PolicyStatement({
-        sid: 'NoCheckpointIsEverDeleted',
+        // No principal deletes (the lifecycle rule does, once the lock ended).
+        sid: 'NoPrincipalDeletesCheckpoints',
         effect: Effect.DENY,
         principals: [new AnyPrincipal()],
         actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
@@ -84,13 +101,16 @@ export class CheckpointBucket extends Construct {
   /** Lets a principal read and list the anchored checkpoints (a verifier). */
   allowReader(grantee: IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects(`${PREFIX}*`)] }),
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: PREFIXES.map((prefix) => this.bucket.arnForObjects(`${prefix}*`)),
+      }),
     );
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['s3:ListBucket'],
         resources: [this.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${PREFIX}*`] } },
+        conditions: { StringLike: { 's3:prefix': PREFIXES.map((prefix) => `${prefix}*`) } },
       }),
     );
     NagSuppressions.addResourceSuppressions(
@@ -98,9 +118,10 @@ export class CheckpointBucket extends Construct {
       [
         {
           id: 'AwsSolutions-IAM5',
-          reason: 'Checkpoints are one object per tenant and tree size under checkpoints/: the prefix is the scope.',
+          reason:
+            'Checkpoints are one object per tenant and tree size under checkpoints/, public keys one per key id under keys/: the prefix is the scope.',
           // cdk-nag reads the pattern between slashes: `.` stands for the `/` of the key prefix.
-          appliesTo: [{ regex: '/^Resource::<CheckpointsBucket[0-9A-F]+\\.Arn>.checkpoints.\\*$/g' }],
+          appliesTo: [{ regex: '/^Resource::<CheckpointsBucket[0-9A-F]+\\.Arn>.(checkpoints|keys).\\*$/g' }],
         },
       ],
       true,

@@ -4,6 +4,7 @@ import { anchorFromEnv } from '#shared/log/anchor.ts';
 import { logSignerFromPem } from '#shared/log/note.ts';
 import { logger } from '#shared/log.ts';
 import { getSecrets } from '#shared/secrets.ts';
+import { publishLogKeys } from '#shared/services/log-keys.ts';
 import { logRetention, runRetention } from '#shared/services/retention.ts';
 import { sealAll } from '#shared/services/sealer.ts';
 import { DAY_MS } from '#shared/time.ts';
@@ -77,9 +78,12 @@ export function scheduleSealer(db: Db, pace = LOCAL_SEAL): () => Promise<void> {
   let running: Promise<void> | undefined;
   let runs = 0;
   let lastError: string | undefined;
-  const signer = getSecrets().then(({ logKeys }) => logSignerFromPem(logKeys[0]));
-  signer.catch(() => undefined);
   const anchor = anchorFromEnv();
+  // The public keys are published in the anchor before the first checkpoint they verify.
+  const signer = publishLogKeys(anchor)
+    .then(() => getSecrets())
+    .then(({ logKeys }) => logSignerFromPem(logKeys[0]));
+  signer.catch(() => undefined);
   const run = () => {
     if (running) return;
     const sweep = runs++ % pace.sweepEvery === 0;

@@ -57,7 +57,8 @@ function withLog(report: VerifyReport, log: LogReport): VerifyReport {
 
 /** The log's public keys and anchored checkpoints of this runtime. */
 export async function logVerifyOptions(): Promise<LogVerifyOptions> {
-  return { keys: await logVerifierKeys(), anchor: anchorFromEnv() };
+  const anchor = anchorFromEnv();
+  return { keys: await logVerifierKeys(anchor), anchor };
 }
 
 /**

@@ -415,7 +415,7 @@ describe('the verifiable log: the sealer and the checkpoint bucket', () => {
       Condition: { ArnNotEquals: { 'aws:PrincipalArn': sealerRole } },
     });
     expect(onlySealer?.Action).toEqual(expect.arrayContaining(['s3:PutObject', 's3:PutObjectRetention']));
-    const noDelete = statements.find((st) => st.Sid === 'NoCheckpointIsEverDeleted');
+    const noDelete = statements.find((st) => st.Sid === 'NoPrincipalDeletesCheckpoints');
     expect(noDelete).toMatchObject({ Effect: 'Deny', Principal: { AWS: '*' } });
     expect(noDelete?.Condition).toBeUndefined();
     expect(noDelete?.Action).toEqual(expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion']));
@@ -425,9 +425,12 @@ describe('the verifiable log: the sealer and the checkpoint bucket', () => {
     for (const [id] of ofType('AWS::IAM::Role')) {
       const writes = roleGrants(resources, id).filter((g) => /^s3:(Put|Delete|\*)/.test(g.action));
       if (id === roleId('sealer')) {
-        expect(writes.map((g) => g.action)).toEqual(['s3:PutObject']);
-        expect(writes[0].resource).toContain(bucketId());
-        expect(writes[0].resource).toContain('/checkpoints/*');
+        expect(writes.map((g) => g.action)).toEqual(['s3:PutObject', 's3:PutObject']);
+        for (const write of writes) expect(write.resource).toContain(bucketId());
+        expect(writes.map((g) => g.resource.match(/\/(checkpoints|keys)\/\*/)?.[1]).sort()).toEqual([
+          'checkpoints',
+          'keys',
+        ]);
       } else expect(writes, id).toEqual([]);
     }
     expect(resources[fnId('sealer')].Properties.Environment.Variables.CHECKPOINT_BUCKET).toEqual({ Ref: bucketId() });
@@ -463,10 +466,28 @@ describe('the verifiable log: the sealer and the checkpoint bucket', () => {
     expect(statements.flatMap((st) => [st.Action].flat())).not.toContain('dynamodb:Scan');
   });
 
-  it('lets the audit function read the anchored checkpoints to verify, and nothing more of the bucket', () => {
-    const grants = roleGrants(resources, roleId('audit')).filter((g) => g.action.startsWith('s3:'));
-    expect(grants.map((g) => g.action).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
-    expect(resources[fnId('audit')].Properties.Environment.Variables.CHECKPOINT_BUCKET).toEqual({ Ref: bucketId() });
+  it('lets the audit and log functions read the anchored checkpoints and public keys, and nothing more', () => {
+    for (const name of ['audit', 'log']) {
+      const grants = roleGrants(resources, roleId(name)).filter((g) => g.action.startsWith('s3:'));
+      expect(grants.map((g) => g.action).sort(), name).toEqual(['s3:GetObject', 's3:GetObject', 's3:ListBucket']);
+      const variables = resources[fnId(name)].Properties.Environment.Variables;
+      expect(variables.CHECKPOINT_BUCKET, name).toEqual({ Ref: bucketId() });
+      // They verify with the published public keys: no private log key reaches them.
+      expect(variables.LOG_KEYS_SECRET_ID, name).toBeUndefined();
+    }
+    expect(resources[fnId('sealer')].Properties.Environment.Variables.LOG_KEYS_SECRET_ID).toBeDefined();
+  });
+
+  it('deletes each checkpoint a day after its lock ends (nothing is kept forever), never the public keys', () => {
+    const rules = resources[bucketId()].Properties.LifecycleConfiguration.Rules;
+    expect(rules).toEqual([
+      expect.objectContaining({
+        Prefix: 'checkpoints/',
+        Status: 'Enabled',
+        ExpirationInDays: DEFAULT_RETENTION.proofDays + 1,
+        NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+      }),
+    ]);
   });
 });
 

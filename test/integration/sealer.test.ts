@@ -206,6 +206,8 @@ describe('the sealer', { timeout: 180_000 }, () => {
       },
       list: (t) => memory.list(t),
       get: (t, size) => memory.get(t, size),
+      putKey: (key) => memory.putKey(key),
+      keys: () => memory.keys(),
     };
     await expect(sealTenant(db, tenant, options(flaky, { batchSize: 15 }))).rejects.toThrow('anchor unreachable');
     expect(await getHead(db, tenant)).toMatchObject({ size: 40, anchored: 0 });

@@ -2,7 +2,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnchorConflict, anchorFromEnv, LocalAnchor, MemoryAnchor, S3Anchor, type S3Like } from '#shared/log/anchor.ts';
+import {
+  type Anchor,
+  AnchorConflict,
+  anchorFromEnv,
+  LocalAnchor,
+  MemoryAnchor,
+  S3Anchor,
+  type S3Like,
+} from '#shared/log/anchor.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -55,7 +63,11 @@ describe('anchors: each checkpoint kept once, outside the table', () => {
         }
         if (name === 'ListObjectsV2Command') {
           return {
-            Contents: [...objects.keys()].filter((k) => k.startsWith(input.Prefix as string)).map((Key) => ({ Key })),
+            // S3 lists keys in UTF-8 binary order.
+            Contents: [...objects.keys()]
+              .filter((k) => k.startsWith(input.Prefix as string))
+              .sort()
+              .map((Key) => ({ Key })),
           };
         }
         throw new Error(`unexpected ${name}`);
@@ -65,19 +77,23 @@ describe('anchors: each checkpoint kept once, outside the table', () => {
     await anchor.put('acme', 10, 'ten\n');
     await anchor.put('acme', 10, 'ten\n');
     await anchor.put('acme', 9, 'nine\n');
+    await anchor.put('acme', 100, 'hundred\n');
     await expect(anchor.put('acme', 10, 'forked\n')).rejects.toBeInstanceOf(AnchorConflict);
     const put = sent.find((s) => s.name === 'PutObjectCommand')?.input;
     expect(put).toMatchObject({
       Bucket: 'bucket',
-      Key: 'checkpoints/acme/10.note',
+      Key: 'checkpoints/acme/0000000000000010.note',
       IfNoneMatch: '*',
       ChecksumAlgorithm: 'SHA256',
     });
     expect(await anchor.list('acme')).toEqual([
       { treeSize: 9, note: 'nine\n' },
       { treeSize: 10, note: 'ten\n' },
+      { treeSize: 100, note: 'hundred\n' },
     ]);
     expect(await anchor.get('acme', 11)).toBeUndefined();
+    await expectKeysPublishedOnce(anchor);
+    expect(sent.filter((s) => s.name === 'PutObjectCommand').map((s) => s.input.Key)).toContain('keys/0a1b2c3d.json');
   });
 
   it('keeps notes in memory the same way, and picks the anchor from the environment', async () => {
@@ -89,5 +105,23 @@ describe('anchors: each checkpoint kept once, outside the table', () => {
     expect(anchorFromEnv({ CHECKPOINT_BUCKET: 'b', DATA_DIR: dir })).toBeInstanceOf(S3Anchor);
     expect(anchorFromEnv({ DATA_DIR: dir })).toBeInstanceOf(LocalAnchor);
     expect(anchorFromEnv({ DATA_DIR: 'memory' })).toBe(anchorFromEnv({ DATA_DIR: 'memory' }));
+    await expectKeysPublishedOnce(memory);
+  });
+
+  it('publishes the public keys beside the checkpoints, locally in DATA_DIR/checkpoints/_keys', async () => {
+    const anchor = new LocalAnchor(dir);
+    await expectKeysPublishedOnce(anchor);
+    expect(readdirSync(join(dir, 'checkpoints', '_keys')).sort()).toEqual(['0a1b2c3d.json', 'ffff0000.json']);
   });
 });
+
+/** Write-once keys: the same key again is a no-op, another key under a taken id throws; newest first. */
+async function expectKeysPublishedOnce(anchor: Anchor) {
+  const older = { keyId: 'ffff0000', publicKeyPem: 'OLD PEM', publishedAt: '2026-01-01T00:00:00.000Z' };
+  const newer = { keyId: '0a1b2c3d', publicKeyPem: 'NEW PEM', publishedAt: '2026-06-01T00:00:00.000Z' };
+  await anchor.putKey(older);
+  await anchor.putKey(newer);
+  await anchor.putKey({ ...newer, publishedAt: '2026-07-01T00:00:00.000Z' });
+  await expect(anchor.putKey({ ...older, publicKeyPem: 'SWAPPED' })).rejects.toThrow(/taken/);
+  expect(await anchor.keys()).toEqual([newer, older]);
+}
