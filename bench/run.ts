@@ -19,6 +19,7 @@ import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
 import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
 import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, round, timed } from './lib.ts';
+import { measureLog } from './log.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TENANT = 'bench';
@@ -34,6 +35,7 @@ const N = {
   signals: Number(process.env.BENCH_SIGNALS ?? 10_000),
   httpSeconds: Number(process.env.BENCH_HTTP_SECONDS ?? 10),
   exportEvents: Number(process.env.BENCH_EXPORT_EVENTS ?? 100_000),
+  receiptWrites: Number(process.env.BENCH_RECEIPT_WRITES ?? 200),
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -111,6 +113,10 @@ async function main() {
     writeMs.push(ms);
   });
   const writeSeconds = (performance.now() - writeStarted) / 1000;
+
+  // --- The verifiable log: seal the grants, time receipts, then write → receipt with the sealer loop. ---
+  log(`log: sealing ${N.contacts} events, ${N.receiptWrites} writes until their receipt…`);
+  const logFigures = await measureLog(db, TENANT, auth, N.receiptWrites);
 
   // --- Gate in-process vs a bare strongly consistent GetItem of the same item, interleaved. ---
   log(`gate: ${N.gateSamples} checks interleaved with bare GetItem…`);
@@ -309,6 +315,7 @@ async function main() {
     write_p50_ms: round(median(writeMs)),
     write_p99_ms: round(percentile(writeMs, 0.99)),
     rcu_per_check: round(rcuPerCheck, 2),
+    ...logFigures,
     max_state_item_bytes: maxStateBytes,
     max_state_item_rcu: stateRcu,
     ...(maxStateNote ? { max_state_item_note: maxStateNote } : {}),
@@ -397,6 +404,11 @@ function printTable(r: Record<string, unknown>) {
     ['write_p99_ms', r.write_p99_ms, ''],
     ['rcu_per_check', r.rcu_per_check, 'target 1'],
     ['max_state_item_bytes', r.max_state_item_bytes, 'target < 4096'],
+    ['seal_events_per_s', r.seal_events_per_s, 'goal ≥ 2000'],
+    ['receipt_p50_ms', r.receipt_p50_ms, ''],
+    ['receipt_p99_ms', r.receipt_p99_ms, ''],
+    ['write_to_receipt_p50_ms', r.write_to_receipt_p50_ms, ''],
+    ['write_to_receipt_p99_ms', r.write_to_receipt_p99_ms, 'goal ≤ 2000'],
     ['export_100k_s', r.export_100k_s, ''],
     ['export_100k_peak_rss_mb', r.export_100k_peak_rss_mb, ''],
   ];
