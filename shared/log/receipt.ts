@@ -12,16 +12,19 @@ export interface Receipt {
   leafIndex: number;
   /** base64 hashes, from the leaf up. */
   inclusionProof: string[];
-  checkpoint: {
-    origin: string;
-    treeSize: number;
-    /** base64 */
-    rootHash: string;
-    timestamp: string;
-    keyId: string;
-    /** The C2SP signed note, the part that is signed. */
-    note: string;
-  };
+  checkpoint: CheckpointView;
+}
+
+/** A signed checkpoint as the API shows it (and the table stores it). */
+export interface CheckpointView {
+  origin: string;
+  treeSize: number;
+  /** base64, as in the note. */
+  rootHash: string;
+  timestamp: string;
+  keyId: string;
+  /** The C2SP signed note, the part that is signed. */
+  note: string;
 }
 
 export type ReceiptVerdict = { valid: true } | { valid: false; reason: string };

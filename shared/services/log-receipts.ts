@@ -2,24 +2,12 @@
 // to — everything a person or a regulator needs to check, offline, that the event is in the log. Shared by
 // `GET /v1/receipts/{eventId}` (an API key) and the preference centre (the person's own link).
 import { inclusionNodes, inclusionProof, nodeKey } from '#shared/log/merkle.ts';
-import type { Receipt } from '#shared/log/receipt.ts';
+import type { CheckpointView, Receipt } from '#shared/log/receipt.ts';
 import { auditItems } from '#store/audit-index.ts';
 import type { Db } from '#store/db.ts';
 import { getCheckpoint, getHead, getNodes, leafOf, type StoredCheckpoint } from '#store/log.ts';
 import { getEventItem, listEventItems, toEvent } from '#store/subjects.ts';
 import { ulidTime } from './log-verify.ts';
-
-/** A checkpoint as the API shows it. */
-export interface CheckpointView {
-  origin: string;
-  treeSize: number;
-  /** Base64, as in the note. */
-  rootHash: string;
-  timestamp: string;
-  keyId: string;
-  /** The C2SP signed note itself. */
-  note: string;
-}
 
 /** A stored checkpoint as the API shows it (the table's extra attributes left out). */
 export function checkpointView(cp: StoredCheckpoint): CheckpointView {

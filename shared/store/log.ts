@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from '#shared/concurrency.ts';
 import { type NodeId, nodeKey } from '#shared/log/merkle.ts';
+import type { CheckpointView } from '#shared/log/receipt.ts';
 import { type Db, queryAll } from './db.ts';
 import { backoffMs, isWriteConflict, StoreUnavailable, sleep, storeFailure } from './errors.ts';
 import { keys } from './table.ts';
@@ -89,16 +90,8 @@ export interface LogLeaf {
 /** An event as a batch appends it. */
 export type BatchLeaf = Omit<LogLeaf, 'index'>;
 
-/** A stored signed checkpoint. */
-export interface StoredCheckpoint {
-  origin: string;
-  treeSize: number;
-  /** base64 */
-  rootHash: string;
-  timestamp: string;
-  keyId: string;
-  note: string;
-}
+/** A stored signed checkpoint: what the API shows (the item's keys aside). */
+export type StoredCheckpoint = CheckpointView;
 
 /** A finalize or claim met a HEAD that is not the one read: another sealer moved the log on. */
 export class LogConflict extends Error {

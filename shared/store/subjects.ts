@@ -85,31 +85,9 @@ export async function getStates(db: Db, tenant: string, subjectKeys: string[]): 
  */
 export async function allSubjects(db: Db, tenant: string, segments = 4): Promise<Set<string>> {
   const seen = new Set<string>();
-  const prefix = keys.subject(tenant, '');
-  await Promise.all(
-    Array.from({ length: segments }, async (_, segment) => {
-      let start: Record<string, unknown> | undefined;
-      try {
-        do {
-          const out = await db.client.send(
-            new ScanCommand({
-              TableName: db.table,
-              Segment: segment,
-              TotalSegments: segments,
-              FilterExpression: 'begins_with(PK, :prefix) AND SK = :state',
-              ExpressionAttributeValues: { ':prefix': prefix, ':state': keys.state },
-              ProjectionExpression: 'subjectKey',
-              ExclusiveStartKey: start,
-            }),
-          );
-          for (const item of out.Items ?? []) seen.add(item.subjectKey as string);
-          start = out.LastEvaluatedKey;
-        } while (start);
-      } catch (error) {
-        throw storeFailure(error, 'allSubjects');
-      }
-    }),
-  );
+  await scanSubjects(db, tenant, { events: false, projection: 'subjectKey' }, segments, (items) => {
+    for (const item of items) seen.add(item.subjectKey as string);
+  });
   return seen;
 }
 
@@ -117,13 +95,23 @@ export async function allSubjects(db: Db, tenant: string, segments = 4): Promise
  * Every state and event item of the tenant's subjects, page by page to `onPage`: a parallel Scan (the full
  * log verification, an offline job; never on a request path).
  */
-export async function scanSubjectItems(
+export const scanSubjectItems = (
   db: Db,
   tenant: string,
   onPage: (items: Record<string, unknown>[]) => void,
   segments = 4,
+): Promise<void> => scanSubjects(db, tenant, { events: true }, segments, onPage);
+
+/** A parallel Scan of the tenant's state items (and event items with `events`), page by page. */
+async function scanSubjects(
+  db: Db,
+  tenant: string,
+  what: { events: boolean; projection?: string },
+  segments: number,
+  onPage: (items: Record<string, unknown>[]) => void,
 ): Promise<void> {
-  const prefix = keys.subject(tenant, '');
+  const values: Record<string, string> = { ':prefix': keys.subject(tenant, ''), ':state': keys.state };
+  if (what.events) values[':ev'] = 'EV#';
   await Promise.all(
     Array.from({ length: segments }, async (_, segment) => {
       let start: Record<string, unknown> | undefined;
@@ -134,8 +122,11 @@ export async function scanSubjectItems(
               TableName: db.table,
               Segment: segment,
               TotalSegments: segments,
-              FilterExpression: 'begins_with(PK, :prefix) AND (SK = :state OR begins_with(SK, :ev))',
-              ExpressionAttributeValues: { ':prefix': prefix, ':state': keys.state, ':ev': 'EV#' },
+              FilterExpression: what.events
+                ? 'begins_with(PK, :prefix) AND (SK = :state OR begins_with(SK, :ev))'
+                : 'begins_with(PK, :prefix) AND SK = :state',
+              ExpressionAttributeValues: values,
+              ...(what.projection ? { ProjectionExpression: what.projection } : {}),
               ExclusiveStartKey: start,
             }),
           );
@@ -143,7 +134,7 @@ export async function scanSubjectItems(
           start = out.LastEvaluatedKey;
         } while (start);
       } catch (error) {
-        throw storeFailure(error, 'scanSubjectItems');
+        throw storeFailure(error, 'scanSubjects');
       }
     }),
   );
