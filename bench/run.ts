@@ -17,6 +17,7 @@ import { SIGNAL_TYPES } from '../shared/domain/policy.ts';
 import { ROUTES } from '../shared/http/routes.ts';
 import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
+import { measureSendGridBatch } from './connectors.ts';
 import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
 import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, round, timed } from './lib.ts';
 
@@ -252,6 +253,10 @@ async function main() {
     }
   }
 
+  // --- A signed 1,000-event SendGrid delivery through its connector (goal ≤ 2 s). ---
+  log('connectors: a signed 1,000-event SendGrid batch, 3 runs…');
+  const connectorFigures = await measureSendGridBatch('bench-connectors');
+
   // --- HTTP through the local server, in its own process. ---
   log(`http: autocannon ${N.httpSeconds} s, 16 connections…`);
   server = await startServerProcess(ROOT, {
@@ -309,6 +314,7 @@ async function main() {
     write_p50_ms: round(median(writeMs)),
     write_p99_ms: round(percentile(writeMs, 0.99)),
     rcu_per_check: round(rcuPerCheck, 2),
+    ...connectorFigures,
     max_state_item_bytes: maxStateBytes,
     max_state_item_rcu: stateRcu,
     ...(maxStateNote ? { max_state_item_note: maxStateNote } : {}),
@@ -396,6 +402,7 @@ function printTable(r: Record<string, unknown>) {
     ['write_rps', r.write_rps, ''],
     ['write_p99_ms', r.write_p99_ms, ''],
     ['rcu_per_check', r.rcu_per_check, 'target 1'],
+    ['sendgrid_batch_1000_ms', r.sendgrid_batch_1000_ms, 'target ≤ 2000'],
     ['max_state_item_bytes', r.max_state_item_bytes, 'target < 4096'],
     ['export_100k_s', r.export_100k_s, ''],
     ['export_100k_peak_rss_mb', r.export_100k_peak_rss_mb, ''],
