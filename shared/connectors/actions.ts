@@ -123,7 +123,7 @@ function regrant(
       {
         channel: action.channel,
         purpose,
-        source: 'sms_optin',
+        source: action.channel === 'whatsapp' ? 'whatsapp_optin' : 'sms_optin',
         noticeVersion: policy.noticeVersion,
         ...notice,
         grantedAt: at,
