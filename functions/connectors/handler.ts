@@ -5,10 +5,9 @@ import { NotFoundError, PayloadTooLargeError } from '#http/errors.ts';
 import { type ApiEvent, MAX_BODY_BYTES, rawBody } from '#http/middlewares.ts';
 import type { HttpResult } from '#http/problem.ts';
 import { parseOrThrow } from '#http/validation.ts';
-import { openSecret, sealSecret } from '#shared/secret-box.ts';
 import { ConnectorCreateSchema, ConnectorIdSchema } from '#shared/schemas/connectors.ts';
+import { openSecret, sealSecret } from '#shared/secret-box.ts';
 import { InvalidSignatureError, receiveProviderCall } from '#shared/services/connector-calls.ts';
-import { getDb } from '#store/db.ts';
 import {
   type ConnectorRecord,
   connectorSecretContext,
@@ -17,6 +16,7 @@ import {
   listConnectors,
   putConnector,
 } from '#store/connectors.ts';
+import { getDb } from '#store/db.ts';
 
 /** Where providers post: `PUBLIC_BASE_URL` (as the self-service links), else the API's own domain. */
 const baseUrl = (event: ApiEvent) =>

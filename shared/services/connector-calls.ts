@@ -1,7 +1,6 @@
 // Provider connectors, inbound: one provider call checked with the provider's own library, read, answered.
 import { MalformedJsonError, ProblemError, ValidationError } from '#http/errors.ts';
 import { type HttpResult, jsonResponse } from '#http/problem.ts';
-import { logger } from '#shared/log.ts';
 import type { ParsedDelivery } from '#shared/connectors/actions.ts';
 import { type SendGridSecrets, sendGridEvents, verifySendGrid } from '#shared/connectors/sendgrid.ts';
 import {
@@ -20,6 +19,7 @@ import {
   twilioEvents,
   verifyTwilio,
 } from '#shared/connectors/twilio.ts';
+import { logger } from '#shared/log.ts';
 import type { ConnectorRecord } from '#store/connectors.ts';
 import type { Db } from '#store/db.ts';
 import { ingestDelivery } from './connector-events.ts';
