@@ -403,6 +403,7 @@ function printTable(r: Record<string, unknown>) {
     ['write_p99_ms', r.write_p99_ms, ''],
     ['rcu_per_check', r.rcu_per_check, 'target 1'],
     ['sendgrid_batch_1000_ms', r.sendgrid_batch_1000_ms, 'target ≤ 2000'],
+    ['sendgrid_batch_vs_appends', r.sendgrid_batch_vs_appends, ''],
     ['max_state_item_bytes', r.max_state_item_bytes, 'target < 4096'],
     ['export_100k_s', r.export_100k_s, ''],
     ['export_100k_peak_rss_mb', r.export_100k_peak_rss_mb, ''],
