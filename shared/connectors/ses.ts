@@ -24,9 +24,27 @@ export const TopicArnSchema = z
 /** The default: SNS's own certificate hosts, one per region (`sns.eu-west-1.amazonaws.com`). */
 export const DEFAULT_SNS_CERT_HOST_PATTERN = '^sns\\.[a-z0-9-]+\\.amazonaws\\.com$';
 
-/** The pinned host pattern, read from `SNS_CERT_HOST_PATTERN` (tests point it at a local certificate host). */
+/** A `SNS_CERT_HOST_PATTERN` that is no regular expression: a configuration error, not the caller's. */
+export class InvalidHostPatternError extends Error {}
+
+const patterns = new Map<string, RegExp>();
+
+/**
+ * The pinned host pattern, read from `SNS_CERT_HOST_PATTERN` (tests point it at a local certificate host),
+ * compiled once per value. Throws {@link InvalidHostPatternError} when it does not compile.
+ */
 export function snsHostPattern(env: NodeJS.ProcessEnv = process.env): RegExp {
-  return new RegExp(env.SNS_CERT_HOST_PATTERN || DEFAULT_SNS_CERT_HOST_PATTERN);
+  const source = env.SNS_CERT_HOST_PATTERN || DEFAULT_SNS_CERT_HOST_PATTERN;
+  let pattern = patterns.get(source);
+  if (!pattern) {
+    try {
+      pattern = new RegExp(source);
+    } catch {
+      throw new InvalidHostPatternError('SNS_CERT_HOST_PATTERN is not a regular expression');
+    }
+    patterns.set(source, pattern);
+  }
+  return pattern;
 }
 
 /** True when `url` is https on a host (with its port, if any) that the pattern allows. */

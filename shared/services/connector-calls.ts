@@ -1,10 +1,11 @@
 // Provider connectors, inbound: one provider call checked with the provider's own library, read, answered.
-import { MalformedJsonError, ProblemError, ValidationError } from '#http/errors.ts';
+import { MalformedJsonError, ProblemError, ServiceUnavailableError, ValidationError } from '#http/errors.ts';
 import { type HttpResult, jsonResponse } from '#http/problem.ts';
 import type { ParsedDelivery } from '#shared/connectors/actions.ts';
 import { type SendGridSecrets, sendGridEvents, verifySendGrid } from '#shared/connectors/sendgrid.ts';
 import {
   confirmSubscription,
+  InvalidHostPatternError,
   isPinnedUrl,
   type SesSecrets,
   SnsEnvelopeSchema,
@@ -97,7 +98,13 @@ async function sesCall(db: Db, c: ConnectorRecord, secrets: SesSecrets, call: Pr
   // Anyone can subscribe this URL to a topic of theirs, and SNS signs that too: only the connector's topic counts.
   // Checked before any certificate is fetched.
   if (envelope.TopicArn !== secrets.topicArn) throw new InvalidSignatureError();
-  const pattern = snsHostPattern();
+  let pattern: RegExp;
+  try {
+    pattern = snsHostPattern();
+  } catch (error) {
+    if (!(error instanceof InvalidHostPatternError)) throw error;
+    throw new ServiceUnavailableError(error.message, 'connector_not_configured');
+  }
   if (!(await verifySns(envelope, pattern))) throw new InvalidSignatureError();
   if (envelope.Type === 'SubscriptionConfirmation') {
     const url = envelope.SubscribeURL ?? '';

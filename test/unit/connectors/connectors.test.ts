@@ -4,7 +4,14 @@ import { defaultPolicy } from '#domain/policy.ts';
 import { type Change, emptyState, grantConsent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
 import { applyProviderEvent, type ConnectorAction } from '#shared/connectors/actions.ts';
 import { isP256PublicKey, sendGridEvents, verifySendGrid } from '#shared/connectors/sendgrid.ts';
-import { isPinnedUrl, type SnsEnvelope, sesEvents, snsHostPattern, TopicArnSchema } from '#shared/connectors/ses.ts';
+import {
+  InvalidHostPatternError,
+  isPinnedUrl,
+  type SnsEnvelope,
+  sesEvents,
+  snsHostPattern,
+  TopicArnSchema,
+} from '#shared/connectors/ses.ts';
 import { MalformedTwilioCall, twilioEvents } from '#shared/connectors/twilio.ts';
 import { ConnectorCreateSchema } from '#shared/schemas/connectors.ts';
 import { fixture } from '../../helpers/providers.ts';
@@ -264,6 +271,10 @@ describe('Amazon SES through SNS', () => {
     expect(
       isPinnedUrl('https://127.0.0.1:8443/c', snsHostPattern({ SNS_CERT_HOST_PATTERN: '^127\\.0\\.0\\.1:8443$' })),
     ).toBe(true);
+  });
+
+  it('refuses a host pattern that is no regular expression (a configuration error, answered 503)', () => {
+    expect(() => snsHostPattern({ SNS_CERT_HOST_PATTERN: '(' })).toThrow(InvalidHostPatternError);
   });
 
   it('accepts SNS topic ARNs only', () => {
