@@ -431,12 +431,17 @@ describeLocal('SendGrid connector', () => {
     await expectNothingRecorded(person);
   });
 
-  it('answers 400 to a signed body that is not a JSON array of events', async () => {
-    for (const raw of ['{not json', '{"event":"unsubscribe"}']) {
+  it('answers 400 to a signed body that is not a JSON array of events, without quoting it', async () => {
+    // Short, so that a JSON parser's error message (which quotes the start of the input) would show it.
+    const local = `q${randomBytes(2).toString('hex')}`;
+    const address = `${local}@x.io`;
+    for (const raw of [`[${address}]`, '{"event":"unsubscribe"}']) {
       const res = await post(c.path, sendGridCall(key.privateKey, raw));
       expect(res.status).toBe(400);
       expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+      expect(res.text).not.toContain(local);
     }
+    await expectNothingRecorded({ email: address });
   });
 });
 
