@@ -10,6 +10,7 @@ import { openSecret, sealSecret } from '#shared/secret-box.ts';
 import { InvalidSignatureError, receiveProviderCall } from '#shared/services/connector-calls.ts';
 import {
   type ConnectorRecord,
+  type ConnectorSummary,
   connectorSecretContext,
   deleteConnector,
   getConnector,
@@ -25,7 +26,7 @@ const baseUrl = (event: ApiEvent) =>
 const webhookUrl = (event: ApiEvent, id: string) => `${baseUrl(event)}/v1/connectors/${id}/events`;
 
 /** A connector as the API shows it: never its secrets. */
-const view = (event: ApiEvent, c: ConnectorRecord) => ({
+const view = (event: ApiEvent, c: ConnectorSummary) => ({
   id: c.id,
   provider: c.provider,
   webhookUrl: webhookUrl(event, c.id),

@@ -83,6 +83,11 @@ describeLocal('connectors: create, read, delete', () => {
     );
     expect(JSON.stringify(item.Item)).not.toContain(authToken);
     expect(item.Item?.sealedSecrets).toMatch(/^v1\./);
+    const entry = await getDb().client.send(
+      new GetCommand({ TableName: getDb().table, Key: { PK: keys.tenant(tenant), SK: keys.connector(created.id) } }),
+    );
+    expect(entry.Item).toMatchObject({ id: created.id, provider: 'twilio' });
+    expect(entry.Item?.sealedSecrets).toBeUndefined();
   });
 
   it('refuses secrets that are not what the provider gives, with 400 and nothing stored', async () => {
