@@ -132,6 +132,14 @@ describe('Twilio mapping', () => {
     expect(twilioEvents({ ...plain, Body: 'Hello' }, {}).skipped).toEqual({ not_a_keyword: 1 });
   });
 
+  it('a whatsapp: sender is the WhatsApp channel and the same phone number', () => {
+    const stop = twilioEvents({ ...fixture('twilio-inbound-stop.json'), From: 'whatsapp:+33612345678' }, {});
+    expect(stop.events[0]).toMatchObject({
+      subject: { phone: '+33612345678' },
+      action: { kind: 'withdraw', channel: 'whatsapp', source: 'keyword' },
+    });
+  });
+
   it('maps the messaging service to its purpose', () => {
     expect(twilioEvents(fixture('twilio-inbound-stop.json'), map).events[0].action).toEqual({
       kind: 'withdraw',
