@@ -17,6 +17,7 @@ import { SIGNAL_TYPES } from '../shared/domain/policy.ts';
 import { ROUTES } from '../shared/http/routes.ts';
 import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
+import { measureSendGridBatch } from './connectors.ts';
 import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
 import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, round, timed } from './lib.ts';
 import { measureLog } from './log.ts';
@@ -258,6 +259,10 @@ async function main() {
     }
   }
 
+  // --- A signed 1,000-event SendGrid delivery through its connector (goal ≤ 2 s). ---
+  log('connectors: a signed 1,000-event SendGrid batch, 3 runs…');
+  const connectorFigures = await measureSendGridBatch('bench-connectors');
+
   // --- HTTP through the local server, in its own process. ---
   log(`http: autocannon ${N.httpSeconds} s, 16 connections…`);
   server = await startServerProcess(ROOT, {
@@ -316,6 +321,7 @@ async function main() {
     write_p99_ms: round(percentile(writeMs, 0.99)),
     rcu_per_check: round(rcuPerCheck, 2),
     ...logFigures,
+    ...connectorFigures,
     max_state_item_bytes: maxStateBytes,
     max_state_item_rcu: stateRcu,
     ...(maxStateNote ? { max_state_item_note: maxStateNote } : {}),
@@ -403,6 +409,8 @@ function printTable(r: Record<string, unknown>) {
     ['write_rps', r.write_rps, ''],
     ['write_p99_ms', r.write_p99_ms, ''],
     ['rcu_per_check', r.rcu_per_check, 'target 1'],
+    ['sendgrid_batch_1000_ms', r.sendgrid_batch_1000_ms, 'target ≤ 2000'],
+    ['sendgrid_batch_vs_appends', r.sendgrid_batch_vs_appends, ''],
     ['max_state_item_bytes', r.max_state_item_bytes, 'target < 4096'],
     ['seal_events_per_s', r.seal_events_per_s, 'goal ≥ 2000'],
     ['receipt_p50_ms', r.receipt_p50_ms, ''],

@@ -83,6 +83,10 @@ export const FUNCTION_GRANTS = {
   // checkpoint bucket (`GET /v1/log/public-key`), never the private key. It never writes: the sealer is the
   // log's only writer.
   log: { table: 'audit', secrets: [] },
+  // Provider connectors: their items and the ledger appends of the events they bring; `identifier` for the
+  // subjectKeys and the secret box that seals the providers' secrets. Up to 29 s: an SNS certificate fetch and
+  // a large SendGrid batch.
+  connectors: { table: 'write', secrets: ['identifier'], timeout: Duration.seconds(29) },
   docs: { table: 'none', secrets: [] },
 } as const satisfies Record<FunctionName, FunctionGrant>;
 
@@ -336,6 +340,8 @@ export function publicRouteReason(route: Route): string {
     return 'Self-service page for the person: authorised by the HMAC-signed, expiring link token in the path.';
   if (route.path.startsWith('/v1/webhooks/'))
     return "Meta's webhook: POST is authenticated by the X-Hub-Signature-256 HMAC, GET by the verify token.";
+  if (route.path.startsWith('/v1/connectors/'))
+    return "A provider's webhook: authenticated by the provider's own signature (Twilio, SendGrid, SNS), checked per connector.";
   if (route.path.startsWith('/dashboard'))
     return 'Static dashboard page and assets; every data call it makes carries an audit:read API key.';
   return `Public by design, no tenant data: ${route.summary}.`;

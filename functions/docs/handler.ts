@@ -1,4 +1,5 @@
 import { handler as audit } from '#functions/audit/handler.ts';
+import { handler as connectors } from '#functions/connectors/handler.ts';
 import { handler as consents } from '#functions/consents/handler.ts';
 import { handler as erasure } from '#functions/erasure/handler.ts';
 import { handler as gate } from '#functions/gate/handler.ts';
@@ -18,6 +19,7 @@ import { openApiDocument } from '#shared/openapi.ts';
 /** The other functions: the document shows the request schemas of their route handlers. */
 const DOCUMENTED = [
   audit,
+  connectors,
   consents,
   erasure,
   gate,

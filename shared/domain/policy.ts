@@ -13,6 +13,10 @@ export const SIGNAL_TYPES = [
   'group_add_refused',
   'inbound_message',
   'read_receipts_missing',
+  // A hard bounce or a number/address that does not exist (docs/connectors.md): no block evidence by itself.
+  'recipient_unreachable',
+  // The channel says the person blocked the sender (Twilio WhatsApp 63014): strong block evidence.
+  'channel_blocked',
 ] as const;
 export const SignalTypeSchema = z.enum(SIGNAL_TYPES);
 export type SignalType = z.infer<typeof SignalTypeSchema>;
@@ -24,6 +28,8 @@ export type SignalType = z.infer<typeof SignalTypeSchema>;
  * `blockThreshold` (0.7): three undelivered messages; two undelivered and a hidden photo; an undelivered
  * message, a failed call and a hidden photo; an undelivered message and all three weak clues.
  * `read_receipts_missing` is an extension: an agent's observation that messages stay unread.
+ * `channel_blocked` is the channel's own word that the person blocked the sender (Twilio's WhatsApp error
+ * 63014): alone it passes `blockThreshold`. `recipient_unreachable` (a hard bounce) is no clue at all.
  */
 export const DEFAULT_SIGNAL_WEIGHTS = {
   message_undelivered: 0.45,
@@ -32,6 +38,7 @@ export const DEFAULT_SIGNAL_WEIGHTS = {
   call_failed: 0.35,
   group_add_refused: 0.5,
   read_receipts_missing: 0.1,
+  channel_blocked: 0.9,
 } as const;
 export type BlockClue = keyof typeof DEFAULT_SIGNAL_WEIGHTS;
 
@@ -130,6 +137,7 @@ export const PolicySchema = z
         call_failed: weight.default(DEFAULT_SIGNAL_WEIGHTS.call_failed),
         group_add_refused: weight.default(DEFAULT_SIGNAL_WEIGHTS.group_add_refused),
         read_receipts_missing: weight.default(DEFAULT_SIGNAL_WEIGHTS.read_receipts_missing),
+        channel_blocked: weight.default(DEFAULT_SIGNAL_WEIGHTS.channel_blocked),
       })
       .default({ ...DEFAULT_SIGNAL_WEIGHTS }),
     noticeVersion: z.string().min(1).max(128).default('unset'),

@@ -71,6 +71,7 @@ const CLUES: Record<Lang, Record<string, string>> = {
     call_failed: 'calls never ring through',
     group_add_refused: 'being added to a group is refused',
     read_receipts_missing: 'messages stay unread',
+    channel_blocked: 'the messaging channel reports that the sender is blocked',
   },
   fr: {
     message_undelivered: 'un message reste non distribué (une seule coche grise)',
@@ -79,6 +80,7 @@ const CLUES: Record<Lang, Record<string, string>> = {
     call_failed: 'les appels ne sonnent jamais',
     group_add_refused: 'l’ajout à un groupe est refusé',
     read_receipts_missing: 'les messages restent non lus',
+    channel_blocked: 'la messagerie signale que l’expéditeur est bloqué',
   },
 };
 

@@ -18,6 +18,8 @@ export const OWN_ACT_SOURCES = [
   'in_store',
   'phone_call',
   'preference_center',
+  // START (or another opt-in keyword) sent by the person to an SMS sender, as the provider reports it.
+  'sms_optin',
 ] as const;
 
 /** How a consent was collected: the person's own acts, or recorded on the business's side (`api`, `import`). */
@@ -36,6 +38,10 @@ export const WITHDRAW_SOURCES = [
   'email',
   'letter',
   'in_store',
+  // The person used an e-mail provider's unsubscribe link or preferences page (SendGrid unsubscribe events).
+  'provider_unsubscribe',
+  // The person reported a message as spam (SendGrid spamreport, an SES complaint): an objection.
+  'spam_complaint',
 ] as const;
 export const WithdrawSourceSchema = z.enum(WITHDRAW_SOURCES);
 

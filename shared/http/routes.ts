@@ -14,6 +14,7 @@ export const FUNCTIONS = [
   'selfservice',
   'audit',
   'log',
+  'connectors',
   'docs',
 ] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
@@ -259,6 +260,29 @@ const TABLE = [
     fn: 'notices',
     scope: 'consents:read',
     summary: 'One notice with its texts and hash',
+  },
+  {
+    method: 'POST',
+    path: '/v1/connectors',
+    fn: 'connectors',
+    scope: 'admin',
+    summary: 'Connect a provider (Twilio, SendGrid, Amazon SES) whose opt-outs flow in',
+  },
+  { method: 'GET', path: '/v1/connectors', fn: 'connectors', scope: 'admin', summary: "The tenant's connectors" },
+  { method: 'GET', path: '/v1/connectors/{id}', fn: 'connectors', scope: 'admin', summary: 'One connector' },
+  {
+    method: 'DELETE',
+    path: '/v1/connectors/{id}',
+    fn: 'connectors',
+    scope: 'admin',
+    summary: "Delete a connector: its provider's calls are refused from then on",
+  },
+  {
+    method: 'POST',
+    path: '/v1/connectors/{id}/events',
+    fn: 'connectors',
+    summary: "A provider's webhook (signed by the provider: X-Twilio-Signature, SendGrid's signed events, SNS)",
+    rawBody: true,
   },
   { method: 'GET', path: '/openapi.json', fn: 'docs', summary: 'This API as OpenAPI 3.1' },
 ] as const satisfies readonly Route[];

@@ -61,4 +61,9 @@ export const keys = {
   auditDay: (tenant: string, day: string, shard: number) => `T#${tenant}#D#${day}#${shard}`,
   /** The tenant's verifiable log (Merkle tree, checkpoints): `shared/store/log.ts`. */
   log: (tenant: string) => `T#${tenant}#LOG`,
+  /**
+   * A provider connector, found by its id alone (the provider's calls carry no tenant), and its listing entry in
+   * the tenant partition (`T#<tenant>`, `CONNECTOR#<id>`: sorts before `NOTICE#`): `shared/store/connectors.ts`.
+   */
+  connector: (id: string) => `CONNECTOR#${id}`,
 };

@@ -33,6 +33,8 @@ describe('POST /v1/signals', () => {
       'group_add_refused',
       'inbound_message',
       'read_receipts_missing',
+      'recipient_unreachable',
+      'channel_blocked',
     ]) {
       const res = await signal(subject, type, { messageId: `wamid.${type}` });
       expect(res.status, type).toBe(202);

@@ -53,6 +53,8 @@ const TYPES = [
   'call_failed',
   'group_add_refused',
   'read_receipts_missing',
+  'channel_blocked',
+  'recipient_unreachable',
   'message_delivered',
 ] as const;
 const iso = (i: number) => new Date(T0 + i * 60_000).toISOString();
