@@ -57,8 +57,11 @@ export const HABITS = {
   readMeanHours: 6,
   /** A delivered message gets a reply (an inbound message) with this probability, after Exp(mean 2 h). */
   replyShare: 0.05,
-  /** During the window an agent opens the contact's profile (photo, last seen) once, with this probability. */
-  profileLookShare: 0.6,
+  /**
+   * During the window an agent opens the conversation or the profile once, with this probability, and sees
+   * whether the photo and last seen are shown (the Business app shows both in the chat header).
+   */
+  profileLookShare: 0.7,
   /** … calls once (a call that does not ring: blocked, or the phone is offline then). */
   callShare: 0.2,
   /** … adds the contact to a group once. */

@@ -331,6 +331,41 @@ describe('block likelihood', () => {
   });
 });
 
+describe('summaries stored by the noisy-OR model', () => {
+  // Written by the previous version: same layout (epoch seconds, 8-character message hashes).
+  const stored: ChannelSignals = {
+    clearedAt: T0 / 1000 - 3600,
+    clues: {
+      message_undelivered: [
+        [T0 / 1000 + 7200, 'h3'],
+        [T0 / 1000 + 3600, 'h2', 1],
+        [T0 / 1000, 'h1'],
+      ],
+      profile_photo_hidden: [[T0 / 1000 + 60]],
+    },
+    pending: [[T0 / 1000 + 9000, 'h4']],
+    resolved: ['h0'],
+    count: 9,
+  };
+
+  it('are scored and keep folding new signals', () => {
+    // Twenty days after the last evidence the prior has climbed back part of the way.
+    const l = blockLikelihood(stored, policy, iso(480));
+    expect(l.level).toBe('suspected');
+    expect(l.signals.map((c) => c.type)).toContain('profile_photo_hidden');
+    const next = applySignal(
+      stored,
+      { type: 'channel_blocked', observedAt: iso(481), messageId: 'SM9' },
+      policy,
+      iso(481),
+    );
+    expect(next.count).toBe(10);
+    expect(blockLikelihood(next, policy, iso(481)).level).toBe('likely');
+    const cleared = applySignal(stored, { type: 'message_read', observedAt: iso(482) }, policy, iso(482));
+    expect(blockLikelihood(cleared, policy, iso(482))).toMatchObject({ level: 'none', signals: [] });
+  });
+});
+
 describe('lastLikelyAt (the cross-channel pause)', () => {
   const blocked = fold([clue('channel_blocked', 0, 'SM1')]);
 
