@@ -432,6 +432,7 @@ export function lastLikelyAt(
   const threshold = Math.log(policy.blockThreshold / (1 - policy.blockThreshold));
   // Without decay and at the full prior, nothing in the window scores higher: most subjects stop here.
   if (score(summary, policy, atSec, false).logOdds < threshold) return undefined;
+  if (likelihoodAt(summary, policy, atSec).level === 'likely') return toIso(atSec);
   const from = Math.max(atSec - lookbackDays * DAY_SECONDS, summary.clearedAt ?? Number.NEGATIVE_INFINITY);
   const arrivals = countedClues(summary, policy, atSec)
     .map((c) => c[1])
