@@ -29,9 +29,9 @@ export type ClueEntry = [at: number, ref?: string, inferred?: 1];
 export interface ChannelSignals {
   /** Last evidence against a block (delivery, read receipt, inbound message), epoch s. */
   clearedAt?: number;
-  /** The most recent clues observed after `clearedAt`, per type, newest first. */
+  /** Clues observed after `clearedAt`, per type, newest first: the latest ones and the oldest. */
   clues: Partial<Record<BlockClue, ClueEntry[]>>;
-  /** The most recent sends still waiting for a delivery, newest first. */
+  /** Sends still waiting for a delivery, newest first: the latest ones and the oldest. */
   pending: PendingSend[];
   /** Messages recently delivered, read or failed: a `sent` arriving after them is not pending. */
   resolved?: string[];
@@ -45,7 +45,7 @@ const STATE_CLUES: ReadonlySet<BlockClue> = new Set([
   'last_seen_hidden',
   'read_receipts_missing',
 ]);
-/** Event clues (undelivered messages, failed calls, refused group adds) counted per type: the most recent ones. */
+/** Event clues (undelivered messages, failed calls, refused group adds, channel blocks) kept per type: the latest and the oldest. */
 export const EVENT_CLUES_PER_TYPE = 3;
 /** Sends waiting for a delivery kept per channel (the newest). */
 export const PENDING_MAX = 4;
