@@ -1,6 +1,6 @@
-import { DAY_MS } from '#shared/time.ts';
+import { DAY_MS, toSec } from '#shared/time.ts';
 import type { GateRule, Reason } from './gate-rule.ts';
-import { blockCrossedAt, blockLikelihood, channelSignals, describeSignals, signalChannels } from './likelihood.ts';
+import { blockLikelihood, channelSignals, describeSignals, lastLikelyAt, signalChannels } from './likelihood.ts';
 import { quietUntil } from './quiet-hours.ts';
 import { sendsUnderCap } from './sends.ts';
 
@@ -40,24 +40,28 @@ export const blockSignalRule: GateRule = (state, req, policy) => {
 };
 
 /**
- * A likely block on one channel pauses marketing on the subject's other channels for
- * `crossChannelCooldownDays` from when its likelihood crossed `blockThreshold` (`cross_channel_cooldown`).
+ * A likely block on one channel pauses marketing on the subject's other channels while the block is
+ * likely, and for `crossChannelCooldownDays` after it stopped being likely (`cross_channel_cooldown`);
+ * evidence against the block lifts it at once, `0` switches it off.
  */
 export const crossChannelCooldownRule: GateRule = (state, req, policy) => {
-  if (policy.crossChannelCooldownDays === 0) return {};
-  const at = Date.parse(req.at);
+  const tailDays = policy.crossChannelCooldownDays;
+  if (tailDays === 0) return {};
   const block: Reason[] = [];
   for (const channel of signalChannels(state)) {
     if (channel === req.channel) continue;
-    const crossedAt = blockCrossedAt(channelSignals(state, channel), policy, req.at);
-    if (!crossedAt) continue;
-    const until = new Date(Date.parse(crossedAt) + policy.crossChannelCooldownDays * DAY_MS);
-    if (until.getTime() <= at) continue;
+    const likelyAt = lastLikelyAt(channelSignals(state, channel), policy, req.at, tailDays);
+    if (!likelyAt) continue;
+    const until = new Date(Date.parse(likelyAt) + tailDays * DAY_MS).toISOString();
+    if (Date.parse(until) <= Date.parse(req.at)) continue;
+    const still = Date.parse(likelyAt) === toSec(req.at) * 1000;
     block.push({
       code: 'cross_channel_cooldown',
-      message: `the contact most likely blocked the business on ${channel} on ${crossedAt}: marketing on other channels pauses until ${until.toISOString()}`,
+      message: still
+        ? `the contact most likely blocked the business on ${channel}: marketing on other channels pauses while the block is likely and for ${tailDays} days after (at least until ${until})`
+        : `the contact most likely blocked the business on ${channel} until ${likelyAt}: marketing on other channels pauses until ${until}`,
       channel,
-      until: until.toISOString(),
+      until,
     });
   }
   return { block };

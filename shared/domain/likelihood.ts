@@ -6,10 +6,11 @@ import { type Change, latest, type SubjectState } from './subject-state.ts';
 import type { Channel } from './vocabulary.ts';
 
 /**
- * Block likelihood (docs/signals-and-policy.md, "The model"): a noisy-OR of weighted, time-decayed block
- * clues recorded since the last evidence against a block. The state keeps a bounded summary per channel;
- * every signal itself stays in the ledger. Times inside the summary are epoch seconds (numbers keep the
- * state item small).
+ * Block likelihood (docs/signals-and-policy.md, "The model"): the posterior probability of a block, from
+ * the prior `blockBaseRate` and the log-likelihood ratios of the clues recorded since the last evidence
+ * against a block — correlated clues counted once, undelivered messages weighing more the longer they wait,
+ * other clues decaying. The state keeps a bounded summary per channel; every signal itself stays in the
+ * ledger. Times inside the summary are epoch seconds (numbers keep the state item small).
  */
 
 /**
@@ -28,9 +29,9 @@ export type ClueEntry = [at: number, ref?: string, inferred?: 1];
 export interface ChannelSignals {
   /** Last evidence against a block (delivery, read receipt, inbound message), epoch s. */
   clearedAt?: number;
-  /** The most recent clues observed after `clearedAt`, per type, newest first. */
+  /** Clues observed after `clearedAt`, per type, newest first: the latest ones and the oldest. */
   clues: Partial<Record<BlockClue, ClueEntry[]>>;
-  /** The most recent sends still waiting for a delivery, newest first. */
+  /** Sends still waiting for a delivery, newest first: the latest ones and the oldest. */
   pending: PendingSend[];
   /** Messages recently delivered, read or failed: a `sent` arriving after them is not pending. */
   resolved?: string[];
@@ -44,7 +45,7 @@ const STATE_CLUES: ReadonlySet<BlockClue> = new Set([
   'last_seen_hidden',
   'read_receipts_missing',
 ]);
-/** Event clues (undelivered messages, failed calls, refused group adds) counted per type: the most recent ones. */
+/** Event clues (undelivered messages, failed calls, refused group adds, channel blocks) kept per type: the latest and the oldest. */
 export const EVENT_CLUES_PER_TYPE = 3;
 /** Sends waiting for a delivery kept per channel (the newest). */
 export const PENDING_MAX = 4;
@@ -53,7 +54,11 @@ export const RESOLVED_MAX = 6;
 
 const EVIDENCE_AGAINST: ReadonlySet<string> = new Set(['message_delivered', 'message_read', 'inbound_message']);
 
-/** What can be applied to a channel's summary: the API's signal types, plus a failure that is no block evidence. */
+/**
+ * What can be applied to a channel's summary: the API's signal types, plus a failure that is no block
+ * evidence. `message_failed` and `recipient_unreachable` (hard bounce, Meta 131026) end a message's wait
+ * and are never clues.
+ */
 export interface SignalInput {
   type: SignalType | 'message_failed';
   observedAt: string;
@@ -66,9 +71,12 @@ export type Level = 'none' | 'suspected' | 'likely';
 /** One clue's share of the likelihood, for the explanation. */
 export interface Contribution {
   type: BlockClue;
+  /** When it counts from (for an inferred undelivered message: the end of the wait for a delivery). */
   observedAt: string;
   weight: number;
-  /** weight · 2^(−age / half-life). */
+  /** Its likelihood ratio now: decayed, or for an undelivered message grown with the wait. */
+  likelihoodRatio: number;
+  /** The log-likelihood ratio it adds (0 when a stronger clue of the same kind counts instead). */
   contribution: number;
   /** A message sent and not delivered after `undeliveredAfterHours` (no one reported it). */
   inferred?: boolean;
@@ -118,11 +126,16 @@ export function channelSignals(state: SubjectState | undefined, channel: Channel
 export const signalChannels = (state: SubjectState | undefined): Channel[] =>
   Object.keys(state?.signals ?? {}).sort() as Channel[];
 
+/** The first `max − 1` items and the last one (of a list sorted newest first). */
+const keepNewestAndOldest = <T>(list: T[], max: number): T[] =>
+  list.length <= max ? list : [...list.slice(0, max - 1), list[list.length - 1]];
+
 /** When a clue counts from: its observation, or for an inferred one the end of the wait for a delivery. */
 const countsFrom = (c: Clue, timeout: number) => (c[3] === 1 ? c[1] + timeout : c[1]);
 
 /**
- * Keeps clues bounded: the latest state clue per type, the latest event clues per type. A message's
+ * Keeps clues bounded: the latest state clue per type; per event type the latest ones and the oldest (the
+ * oldest undelivered message measures the wait). A message's
  * reported and inferred clues are one clue for this count (the evaluation counts them once), so what is
  * kept does not depend on the order they arrived in.
  */
@@ -135,16 +148,17 @@ function compactClues(all: readonly Clue[], timeout: number): Clue[] {
     group.clues.push(c);
     groups.set(key, group);
   });
-  const kept = new Map<BlockClue, number>();
-  return [...groups.values()]
-    .sort((a, b) => b.latest - a.latest)
-    .filter(({ clues: [[type]] }) => {
-      const n = kept.get(type) ?? 0;
-      if (n >= (STATE_CLUES.has(type) ? 1 : EVENT_CLUES_PER_TYPE)) return false;
-      kept.set(type, n + 1);
-      return true;
-    })
-    .flatMap((g) => g.clues);
+  const byType = new Map<BlockClue, { latest: number; clues: Clue[] }[]>();
+  for (const group of groups.values()) {
+    const type = group.clues[0][0];
+    byType.set(type, [...(byType.get(type) ?? []), group]);
+  }
+  return [...byType].flatMap(([type, list]) => {
+    list.sort((a, b) => b.latest - a.latest || a.clues[0][1] - b.clues[0][1]);
+    if (STATE_CLUES.has(type)) return list[0].clues;
+    if (list.length <= EVENT_CLUES_PER_TYPE) return list.flatMap((g) => g.clues);
+    return [...list.slice(0, EVENT_CLUES_PER_TYPE - 1), list[list.length - 1]].flatMap((g) => g.clues);
+  });
 }
 
 /**
@@ -190,7 +204,7 @@ export function applySignal(
     if (waiting) waiting[0] = Math.min(waiting[0], at);
     else if (overdue) overdue[1] = Math.min(overdue[1], at);
     else if (!ref || !resolved.includes(ref)) pending.push([at, ref ?? '']);
-  } else if (signal.type === 'message_failed') {
+  } else if (signal.type === 'message_failed' || signal.type === 'recipient_unreachable') {
     if (ref) resolve(ref);
   } else if (isClue(signal.type, policy as Policy)) {
     const type = signal.type;
@@ -215,7 +229,10 @@ export function applySignal(
   return {
     ...(clearedAt !== undefined ? { clearedAt } : {}),
     clues: pack(compactClues(clues, timeout)),
-    pending: pending.sort((a, b) => b[0] - a[0]).slice(0, PENDING_MAX),
+    pending: keepNewestAndOldest(
+      pending.sort((a, b) => b[0] - a[0]),
+      PENDING_MAX,
+    ),
     ...(resolved.length ? { resolved } : {}),
     count: (summary?.count ?? 0) + 1,
   };
@@ -223,7 +240,8 @@ export function applySignal(
 
 /**
  * The clues that count at `atSec` (observed by then): recorded ones and sends that timed out; a message's
- * clues count once (at the latest), then bounded per type.
+ * clues count once (at the latest; an undelivered message at the earliest: the longest known wait), then
+ * bounded per type.
  */
 function countedClues(summary: ChannelSignals, policy: Policy, atSec: number): Clue[] {
   const timeout = policy.undeliveredAfterHours * 3600;
@@ -242,7 +260,8 @@ function countedClues(summary: ChannelSignals, policy: Policy, atSec: number): C
     else {
       const key = `${c[0]}|${c[2]}`;
       const seen = byMessage.get(key);
-      if (!seen || c[1] > seen[1]) byMessage.set(key, c);
+      const earliest = c[0] === 'message_undelivered';
+      if (!seen || (earliest ? c[1] < seen[1] : c[1] > seen[1])) byMessage.set(key, c);
     }
   }
   return compactClues([...unique, ...byMessage.values()], 0);
@@ -257,54 +276,172 @@ export function levelOf(likelihood: number, policy: Pick<Policy, 'suspectedThres
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
 
-function likelihoodAt(summary: ChannelSignals, policy: Policy, atSec: number): Likelihood {
+/**
+ * Clues with one cause count once, the strongest of the group: a message that stays undelivered, a call
+ * that does not ring and messages that stay unread are all explained by a phone that is offline; a hidden
+ * photo and a hidden last seen are one privacy setting.
+ */
+export const CLUE_GROUP: Record<BlockClue, 'reach' | 'privacy' | 'group_add' | 'channel'> = {
+  message_undelivered: 'reach',
+  call_failed: 'reach',
+  read_receipts_missing: 'reach',
+  profile_photo_hidden: 'privacy',
+  last_seen_hidden: 'privacy',
+  group_add_refused: 'group_add',
+  channel_blocked: 'channel',
+};
+/**
+ * The second clue of the privacy pair adds this share of its own log-likelihood ratio: the seed puts the
+ * pair at ≈ 2.3 against ≈ 2 for one (most who hide one hide both). ln 2.3 / ln 2 − 1 ≈ 0.2.
+ */
+export const PRIVACY_PAIR_SHARE = 0.2;
+/**
+ * Half-life (hours) of the wait of contacts who are not always connected, beyond `undeliveredAfterHours`:
+ * the share of non-blockers whose message is still on one tick halves every 48 h, down to `longOfflineShare`.
+ */
+export const OFFLINE_HALF_LIFE_HOURS = 48;
+/** After evidence against a block, the prior restarts at this share of `blockBaseRate` and climbs back. */
+export const RESET_PRIOR_SHARE = 0.1;
+/** A weight of 1 would be certainty: likelihood ratios are capped here. */
+export const MAX_LIKELIHOOD_RATIO = 10_000;
+
+/** The likelihood ratio of a weight: w = 1 − P(clue | not blocked) / P(clue | blocked). */
+export const likelihoodRatioOf = (weight: number) => Math.min(MAX_LIKELIHOOD_RATIO, 1 / (1 - weight));
+
+/**
+ * The likelihood ratio of a message on one tick for `waitSec` (≥ `undeliveredAfterHours`):
+ * 1 / P(still undelivered | not blocked), with P = floor + (max(1 − w, floor) − floor)·2^(−(wait − T)/48 h)
+ * and floor = `longOfflineShare` (a contact offline for weeks looks like a blocker). Non-decreasing in the
+ * wait, bounded by 1 / `longOfflineShare`; weight 0 switches it off.
+ */
+export function undeliveredLikelihoodRatio(
+  waitSec: number,
+  policy: Pick<Policy, 'undeliveredAfterHours' | 'longOfflineShare' | 'signalWeights'>,
+): number {
+  const w = policy.signalWeights.message_undelivered;
+  if (w <= 0) return 1;
+  const floor = policy.longOfflineShare;
+  // Those offline for weeks are among those still waiting at the timeout.
+  const atTimeout = Math.max(1 / likelihoodRatioOf(w), floor);
+  const beyond = Math.max(0, waitSec - policy.undeliveredAfterHours * 3600);
+  return 1 / (floor + (atTimeout - floor) * 2 ** (-beyond / (OFFLINE_HALF_LIFE_HOURS * 3600)));
+}
+
+/**
+ * The prior at `atSec`: `blockBaseRate`, or after evidence against a block (the contact was reachable at
+ * `clearedAt`) a tenth of it climbing back with `signalHalfLifeDays`.
+ */
+function priorAt(summary: ChannelSignals, policy: Policy, atSec: number): number {
+  const base = policy.blockBaseRate;
+  if (summary.clearedAt === undefined) return base;
+  const recovered = 1 - 2 ** (-Math.max(0, atSec - summary.clearedAt) / (policy.signalHalfLifeDays * DAY_SECONDS));
+  return base * Math.max(RESET_PRIOR_SHARE, recovered);
+}
+
+interface Scored extends Contribution {
+  exact: number;
+}
+
+/** Every counted clue with its log-likelihood ratio, and the log-odds of a block at `atSec`. */
+function score(summary: ChannelSignals, policy: Policy, atSec: number, decay = true) {
   const halfLife = policy.signalHalfLifeDays * DAY_SECONDS;
-  const signals: Contribution[] = countedClues(summary, policy, atSec)
-    .map((c) => {
-      const weight = policy.signalWeights[c[0]] ?? 0;
-      const contribution = weight * 2 ** (-(atSec - c[1]) / halfLife);
-      return {
-        type: c[0],
-        observedAt: toIso(c[1]),
-        weight,
-        contribution: round(contribution),
-        ...(c[3] === 1 ? { inferred: true } : {}),
-        exact: contribution,
-      };
-    })
-    .filter((c) => c.exact > 0)
-    .sort((a, b) => b.exact - a.exact)
-    .map(({ exact: _exact, ...c }) => c);
-  const exact = countedClues(summary, policy, atSec).reduce(
-    (none, c) => none * (1 - (policy.signalWeights[c[0]] ?? 0) * 2 ** (-(atSec - c[1]) / halfLife)),
-    1,
-  );
-  const blockLikelihood = Math.min(1, Math.max(0, round(1 - exact)));
+  const timeout = policy.undeliveredAfterHours * 3600;
+  const prior = decay ? priorAt(summary, policy, atSec) : policy.blockBaseRate;
+  const scored: Scored[] = countedClues(summary, policy, atSec).map((c) => {
+    const weight = policy.signalWeights[c[0]] ?? 0;
+    // An undelivered message is a present state (still on one tick): it grows with the wait, never decays.
+    const ratio =
+      c[0] === 'message_undelivered'
+        ? undeliveredLikelihoodRatio(atSec - (c[1] - timeout), policy)
+        : likelihoodRatioOf(weight) ** (decay ? 2 ** (-(atSec - c[1]) / halfLife) : 1);
+    return {
+      type: c[0],
+      observedAt: toIso(c[1]),
+      weight,
+      likelihoodRatio: Math.round(ratio * 100) / 100,
+      contribution: 0,
+      ...(c[3] === 1 ? { inferred: true } : {}),
+      exact: Math.log(ratio),
+    };
+  });
+  const byGroup = new Map<string, Scored[]>();
+  for (const s of scored) {
+    if (s.exact <= 0) continue;
+    const group = CLUE_GROUP[s.type];
+    byGroup.set(group, [...(byGroup.get(group) ?? []), s]);
+  }
+  let logOdds = Math.log(prior / (1 - prior));
+  let counted = 0;
+  for (const [group, members] of byGroup) {
+    members.sort((a, b) => b.exact - a.exact);
+    const [top] = members;
+    top.contribution = top.exact;
+    counted += top.exact;
+    if (group === 'privacy') {
+      const other = members.find((m) => m.type !== top.type);
+      if (other) {
+        other.contribution = PRIVACY_PAIR_SHARE * other.exact;
+        counted += other.contribution;
+      }
+    }
+  }
+  logOdds += counted;
+  const signals = scored
+    .filter((s) => s.exact > 0)
+    .sort((a, b) => b.contribution - a.contribution || b.exact - a.exact)
+    .map(({ exact: _exact, contribution, ...c }) => ({ ...c, contribution: round(contribution) }));
+  return { logOdds, signals };
+}
+
+/** The posterior as reported: 4 decimals, strictly inside (0, 1). */
+const reported = (logOdds: number) => Math.min(0.9999, Math.max(0.0001, round(1 / (1 + Math.exp(-logOdds)))));
+
+function likelihoodAt(summary: ChannelSignals, policy: Policy, atSec: number): Likelihood {
+  const { logOdds, signals } = score(summary, policy, atSec);
+  const blockLikelihood = reported(logOdds);
   return { blockLikelihood, level: levelOf(blockLikelihood, policy), signals };
 }
 
 /**
- * The likelihood that the contact blocked the business on this channel, as of `at`:
- * 1 − ∏(1 − wᵢ·2^(−ageᵢ/halfLife)) over the clues since the last evidence against a block. Pure.
+ * The probability that the contact blocked the business on this channel, as of `at`: the prior
+ * (`blockBaseRate`) updated by the log-likelihood ratio of each group of clues since the last evidence
+ * against a block (docs/signals-and-policy.md, "The model"). No summary (no signal on the channel): 0. Pure.
  */
 export function blockLikelihood(summary: ChannelSignals | undefined, policy: Policy, at: string): Likelihood {
   if (!summary) return { blockLikelihood: 0, level: 'none', signals: [] };
   return likelihoodAt(summary, policy, toSec(at));
 }
 
+/** Resolution of the search for the last moment a block was likely. */
+const SCAN_STEP_SEC = 3600;
+
 /**
- * When the likelihood last crossed `blockThreshold` at or before `at`, if it did since the last evidence
- * against a block. It only rises when a clue arrives (or a send times out) and decays in between, so the
- * crossings are found by evaluating just before and at each of those instants.
+ * The last moment at or before `at`, and no earlier than `lookbackDays` before it, when the block on this
+ * channel was `likely`, if any (never before the last evidence against a block). The posterior moves with
+ * each clue's arrival, the growing wait of undelivered messages and decay, so it is evaluated at `at`, at
+ * every clue's arrival and hourly in between.
  */
-export function blockCrossedAt(summary: ChannelSignals | undefined, policy: Policy, at: string): string | undefined {
+export function lastLikelyAt(
+  summary: ChannelSignals | undefined,
+  policy: Policy,
+  at: string,
+  lookbackDays: number,
+): string | undefined {
   if (!summary) return undefined;
   const atSec = toSec(at);
-  const instants = [...new Set(countedClues(summary, policy, atSec).map((c) => c[1]))].sort((a, b) => b - a);
-  for (const t of instants) {
-    const after = likelihoodAt(summary, policy, t).blockLikelihood;
-    const before = likelihoodAt(summary, policy, t - 1).blockLikelihood;
-    if (after >= policy.blockThreshold && before < policy.blockThreshold) return toIso(t);
+  const threshold = Math.log(policy.blockThreshold / (1 - policy.blockThreshold));
+  // Without decay and at the full prior, nothing in the window scores higher: most subjects stop here.
+  if (score(summary, policy, atSec, false).logOdds < threshold) return undefined;
+  if (likelihoodAt(summary, policy, atSec).level === 'likely') return toIso(atSec);
+  const from = Math.max(atSec - lookbackDays * DAY_SECONDS, summary.clearedAt ?? Number.NEGATIVE_INFINITY);
+  const arrivals = countedClues(summary, policy, atSec)
+    .map((c) => c[1])
+    .filter((t) => t >= from && t <= atSec);
+  const instants = new Set<number>([atSec, ...arrivals]);
+  for (let t = atSec - (atSec % SCAN_STEP_SEC); t >= from; t -= SCAN_STEP_SEC) instants.add(t);
+  for (const t of [...instants].sort((a, b) => b - a)) {
+    if (t < from) continue;
+    if (likelihoodAt(summary, policy, t).level === 'likely') return toIso(t);
   }
   return undefined;
 }
@@ -312,7 +449,10 @@ export function blockCrossedAt(summary: ChannelSignals | undefined, policy: Poli
 /** A one-line explanation of the contributing clues, for reasons and warnings. */
 export function describeSignals(signals: readonly Contribution[]): string {
   return signals
-    .map((s) => `${s.type}${s.inferred ? ' (not delivered in time)' : ''} at ${s.observedAt} (${s.contribution})`)
+    .map(
+      (s) =>
+        `${s.type}${s.inferred ? ' (not delivered in time)' : ''} at ${s.observedAt} (×${s.likelihoodRatio}${s.contribution === 0 ? ', counted with a stronger clue of its kind' : ''})`,
+    )
     .join(', ');
 }
 

@@ -22,28 +22,48 @@ export const SignalTypeSchema = z.enum(SIGNAL_TYPES);
 export type SignalType = z.infer<typeof SignalTypeSchema>;
 
 /**
- * Signal types that are clues of a block, with their default weights (see docs/signals-and-policy.md, "The model").
- * Chosen so that no weak clue alone (hidden photo, hidden last seen, unread messages) reaches even
- * `suspectedThreshold` (0.4), one undelivered message is suspected, and several clues together pass
- * `blockThreshold` (0.7): three undelivered messages; two undelivered and a hidden photo; an undelivered
- * message, a failed call and a hidden photo; an undelivered message and all three weak clues.
- * `read_receipts_missing` is an extension: an agent's observation that messages stay unread.
- * `channel_blocked` is the channel's own word that the person blocked the sender (Twilio's WhatsApp error
- * 63014): alone it passes `blockThreshold`. `recipient_unreachable` (a hard bounce) is no clue at all.
+ * Signal types that are clues of a block, with their default weights (docs/signals-and-policy.md, "The model").
+ * A weight w is the clue's likelihood ratio written as `1 − P(clue | not blocked) / P(clue | blocked)`: the
+ * ratio is `1 / (1 − w)`, so 0 switches a clue off and 0.5 doubles the odds of a block. The defaults come
+ * from the seed's base rates: a hidden photo or last seen ≈ 2 (0.5; strict privacy is one setting, so the
+ * pair counts once, ≈ 2.3), a call that does not ring ≈ 5 (0.8), a refused group add ≈ 5 (0.8), one message
+ * on a single tick for `undeliveredAfterHours` ≈ 6.7 (0.85: 15 % of phones are not always connected;
+ * the evidence then grows with the wait, see `longOfflineShare`), messages seen staying unread ≈ 1.5
+ * (0.33), and a block reported by the channel (Twilio 63014) ≈ 1000 (0.999). `recipient_unreachable`
+ * (hard bounce, Meta 131026) is never a clue.
  */
 export const DEFAULT_SIGNAL_WEIGHTS = {
+  message_undelivered: 0.85,
+  profile_photo_hidden: 0.5,
+  last_seen_hidden: 0.5,
+  call_failed: 0.8,
+  group_add_refused: 0.8,
+  read_receipts_missing: 0.33,
+  channel_blocked: 0.999,
+} as const;
+/** The weights before the calibrated model (a noisy-OR): a stored policy holding exactly these gets the new defaults. */
+export const LEGACY_SIGNAL_WEIGHTS = {
   message_undelivered: 0.45,
   profile_photo_hidden: 0.25,
   last_seen_hidden: 0.25,
   call_failed: 0.35,
   group_add_refused: 0.5,
   read_receipts_missing: 0.1,
-  channel_blocked: 0.9,
 } as const;
+/** Default prior share of contacts who block the business (the seed's range is 5–15 %). */
+export const DEFAULT_BLOCK_BASE_RATE = 0.1;
+/** Default share of contacts who may stay offline for weeks (a third of the 15 % not always connected). */
+export const DEFAULT_LONG_OFFLINE_SHARE = 0.05;
 export type BlockClue = keyof typeof DEFAULT_SIGNAL_WEIGHTS;
 
 const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be HH:MM (24 h)');
 const weight = z.number().min(0).max(1);
+
+const isLegacyDefault = (w: unknown) =>
+  typeof w === 'object' &&
+  w !== null &&
+  Object.keys(w).length === Object.keys(LEGACY_SIGNAL_WEIGHTS).length &&
+  Object.entries(LEGACY_SIGNAL_WEIGHTS).every(([k, v]) => (w as Record<string, unknown>)[k] === v);
 
 function isTimeZone(tz: string): boolean {
   try {
@@ -115,7 +135,12 @@ export const PolicySchema = z
     suspectedThreshold: z.number().gt(0).lt(1).default(0.4),
     blockThreshold: z.number().gt(0).max(1).default(0.7),
     signalHalfLifeDays: z.number().gt(0).max(3650).default(30),
-    crossChannelCooldownDays: z.number().int().min(0).max(3650).default(30),
+    /** Prior probability that a contact blocked the business, before any clue. */
+    blockBaseRate: z.number().min(0.001).max(0.5).default(DEFAULT_BLOCK_BASE_RATE),
+    /** Share of contacts who may stay offline for weeks: the floor of the long-undelivered evidence. */
+    longOfflineShare: z.number().min(0.001).max(0.5).default(DEFAULT_LONG_OFFLINE_SHARE),
+    /** Days the cross-channel pause lasts after the block stops being likely (a bounded tail). */
+    crossChannelCooldownDays: z.number().int().min(0).max(3650).default(7),
     frequencyCaps: z
       .array(FrequencyCapSchema)
       .max(20)
@@ -129,17 +154,21 @@ export const PolicySchema = z
       .nullable()
       .default(null),
     defaultTimezone: TimeZoneSchema.default('Europe/Paris'),
-    signalWeights: z
-      .strictObject({
-        message_undelivered: weight.default(DEFAULT_SIGNAL_WEIGHTS.message_undelivered),
-        profile_photo_hidden: weight.default(DEFAULT_SIGNAL_WEIGHTS.profile_photo_hidden),
-        last_seen_hidden: weight.default(DEFAULT_SIGNAL_WEIGHTS.last_seen_hidden),
-        call_failed: weight.default(DEFAULT_SIGNAL_WEIGHTS.call_failed),
-        group_add_refused: weight.default(DEFAULT_SIGNAL_WEIGHTS.group_add_refused),
-        read_receipts_missing: weight.default(DEFAULT_SIGNAL_WEIGHTS.read_receipts_missing),
-        channel_blocked: weight.default(DEFAULT_SIGNAL_WEIGHTS.channel_blocked),
-      })
-      .default({ ...DEFAULT_SIGNAL_WEIGHTS }),
+    signalWeights: z.preprocess(
+      // Policies stored before the calibrated model hold the noisy-OR defaults: they mean "the defaults".
+      (w) => (isLegacyDefault(w) ? undefined : w),
+      z
+        .strictObject({
+          message_undelivered: weight.default(DEFAULT_SIGNAL_WEIGHTS.message_undelivered),
+          profile_photo_hidden: weight.default(DEFAULT_SIGNAL_WEIGHTS.profile_photo_hidden),
+          last_seen_hidden: weight.default(DEFAULT_SIGNAL_WEIGHTS.last_seen_hidden),
+          call_failed: weight.default(DEFAULT_SIGNAL_WEIGHTS.call_failed),
+          group_add_refused: weight.default(DEFAULT_SIGNAL_WEIGHTS.group_add_refused),
+          read_receipts_missing: weight.default(DEFAULT_SIGNAL_WEIGHTS.read_receipts_missing),
+          channel_blocked: weight.default(DEFAULT_SIGNAL_WEIGHTS.channel_blocked),
+        })
+        .default({ ...DEFAULT_SIGNAL_WEIGHTS }),
+    ),
     noticeVersion: z.string().min(1).max(128).default('unset'),
     /** Consents must name a notice registered with `POST /v1/notices` (otherwise 422 `unknown_notice`). */
     requireRegisteredNotice: z.boolean().default(false),

@@ -1,4 +1,5 @@
 import type { Lang } from '#shared/pages/i18n.ts';
+import { likelihoodRatioOf } from './likelihood.ts';
 import type { Policy } from './policy.ts';
 
 /**
@@ -71,7 +72,7 @@ const CLUES: Record<Lang, Record<string, string>> = {
     call_failed: 'calls never ring through',
     group_add_refused: 'being added to a group is refused',
     read_receipts_missing: 'messages stay unread',
-    channel_blocked: 'the messaging channel reports that the sender is blocked',
+    channel_blocked: 'the messaging provider reports that you blocked the sender',
   },
   fr: {
     message_undelivered: 'un message reste non distribué (une seule coche grise)',
@@ -80,7 +81,7 @@ const CLUES: Record<Lang, Record<string, string>> = {
     call_failed: 'les appels ne sonnent jamais',
     group_add_refused: 'l’ajout à un groupe est refusé',
     read_receipts_missing: 'les messages restent non lus',
-    channel_blocked: 'la messagerie signale que l’expéditeur est bloqué',
+    channel_blocked: 'le fournisseur de messagerie signale que vous avez bloqué l’expéditeur',
   },
 };
 
@@ -92,6 +93,7 @@ export function automatedInference(policy: Policy, lang: Lang) {
   const clues = Object.entries(policy.signalWeights).map(([type, weight]) => ({
     type,
     weight,
+    likelihoodRatio: Math.round(likelihoodRatioOf(weight) * 100) / 100,
     description: CLUES[lang][type] ?? type,
   }));
   const p = policy;
@@ -100,16 +102,16 @@ export function automatedInference(policy: Policy, lang: Lang) {
   return {
     lang,
     what: en
-      ? `WhatsApp does not say when someone blocks a sender. The service estimates it from clues on WhatsApp: each clue adds its weight to a score between 0 and 1, and counts half as much every ${p.signalHalfLifeDays} days. A message sent and not delivered within ${p.undeliveredAfterHours} hours counts as undelivered.`
-      : `WhatsApp n’indique pas qu’un expéditeur est bloqué. Le service l’estime à partir d’indices sur WhatsApp : chaque indice ajoute son poids à un score entre 0 et 1, et compte moitié moins tous les ${p.signalHalfLifeDays} jours. Un message envoyé et non distribué sous ${p.undeliveredAfterHours} heures compte comme non distribué.`,
+      ? `WhatsApp does not say when someone blocks a sender. The service estimates the probability from clues on WhatsApp, starting from the share of contacts who block a business (${p.blockBaseRate}): each clue multiplies the odds by how much more often it is seen when someone blocked than when not (its likelihood ratio); clues with one cause (a hidden photo and a hidden "last seen" are one privacy setting; an undelivered message and a call that does not ring are both explained by a phone that is off) count once; a clue counts less and less after ${p.signalHalfLifeDays} days. A message sent and not delivered within ${p.undeliveredAfterHours} hours counts as undelivered, and weighs more the longer it waits, within a limit: some people stay offline for weeks (${p.longOfflineShare}).`
+      : `WhatsApp n’indique pas qu’un expéditeur est bloqué. Le service en estime la probabilité à partir d’indices sur WhatsApp, en partant de la part des contacts qui bloquent une entreprise (${p.blockBaseRate}) : chaque indice multiplie la cote par sa fréquence relative chez ceux qui ont bloqué et chez les autres (son rapport de vraisemblance) ; les indices de même cause (photo et « vu à » masqués relèvent d’un seul réglage ; un message non distribué et un appel qui ne sonne pas s’expliquent tous deux par un téléphone éteint) ne comptent qu’une fois ; un indice compte de moins en moins après ${p.signalHalfLifeDays} jours. Un message envoyé et non distribué sous ${p.undeliveredAfterHours} heures compte comme non distribué, et pèse d’autant plus qu’il attend, dans une limite : certaines personnes restent hors ligne des semaines (${p.longOfflineShare}).`,
     clues,
     thresholds: { suspected: p.suspectedThreshold, likely: p.blockThreshold },
     effect: en
-      ? `From a score of ${p.blockThreshold}, marketing messages to you are paused on WhatsApp, and for ${p.crossChannelCooldownDays} days on your other channels. It only pauses marketing: it is not a decision with legal or similarly significant effects (GDPR Art. 22), and it changes no contract, price or service.`
-      : `À partir d’un score de ${p.blockThreshold}, les messages de prospection vous concernant sont suspendus sur WhatsApp, et pendant ${p.crossChannelCooldownDays} jours sur vos autres canaux. Cela ne fait que suspendre la prospection : ce n’est pas une décision produisant des effets juridiques ou similaires (RGPD art. 22), et cela ne change aucun contrat, prix ni service.`,
+      ? `From a probability of ${p.blockThreshold}, marketing messages to you are paused on WhatsApp, and on your other channels as long as it stays there and for ${p.crossChannelCooldownDays} days after. It only pauses marketing: it is not a decision with legal or similarly significant effects (GDPR Art. 22), and it changes no contract, price or service.`
+      : `À partir d’une probabilité de ${p.blockThreshold}, les messages de prospection vous concernant sont suspendus sur WhatsApp, et sur vos autres canaux tant qu’elle s’y maintient et ${p.crossChannelCooldownDays} jours de plus. Cela ne fait que suspendre la prospection : ce n’est pas une décision produisant des effets juridiques ou similaires (RGPD art. 22), et cela ne change aucun contrat, prix ni service.`,
     contest: en
-      ? `Any message you send, and any message that reaches you (delivered or read), resets the score at once. You may also ask ${contact} to have it reviewed by a person.`
-      : `Tout message que vous envoyez, et tout message qui vous parvient (distribué ou lu), remet aussitôt le score à zéro. Vous pouvez aussi demander à ${contact} qu’une personne le réexamine.`,
+      ? `Any message you send, and any message that reaches you (delivered or read), resets the estimate at once. You may also ask ${contact} to have it reviewed by a person.`
+      : `Tout message que vous envoyez, et tout message qui vous parvient (distribué ou lu), remet aussitôt l’estimation au plus bas. Vous pouvez aussi demander à ${contact} qu’une personne le réexamine.`,
   };
 }
 

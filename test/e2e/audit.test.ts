@@ -172,7 +172,7 @@ describeLocal('contacts by block level', () => {
     for (const subject of [calm, suspected, likely]) await api.post('/v1/consents', grantBody({ subject }));
     const signal = (subject: { phone: string }, type: string) =>
       api.post('/v1/signals', { subject, channel: 'whatsapp', type });
-    expect((await signal(suspected, 'group_add_refused')).body.level).toBe('suspected');
+    expect((await signal(suspected, 'message_undelivered')).body.level).toBe('suspected');
     await signal(likely, 'group_add_refused');
     await signal(likely, 'message_undelivered');
     expect((await signal(likely, 'call_failed')).body.level).toBe('likely');

@@ -21,7 +21,9 @@ describe('GET/PUT /v1/policy', () => {
       suspectedThreshold: 0.4,
       blockThreshold: 0.7,
       signalHalfLifeDays: 30,
-      crossChannelCooldownDays: 30,
+      blockBaseRate: 0.1,
+      longOfflineShare: 0.05,
+      crossChannelCooldownDays: 7,
       frequencyCaps: [{ channel: '*', max: 3, perDays: 7 }],
       quietHours: null,
       defaultTimezone: 'Europe/Paris',
@@ -33,6 +35,7 @@ describe('GET/PUT /v1/policy', () => {
         'last_seen_hidden',
         'call_failed',
         'group_add_refused',
+        'channel_blocked',
       ]),
     );
     expect(res.body.noticeVersion).toBeTruthy();
@@ -73,6 +76,8 @@ describe('GET/PUT /v1/policy', () => {
       [{ defaultTimezone: 'Mars/Olympus' }, 'defaultTimezone'],
       [{ signalWeights: { message_undelivered: 1.5 } }, 'signalWeights.message_undelivered'],
       [{ signalWeights: { telepathy: 0.5 } }, 'signalWeights.telepathy'],
+      [{ blockBaseRate: 0 }, 'blockBaseRate'],
+      [{ longOfflineShare: 0.9 }, 'longOfflineShare'],
       [{ frequencyCaps: [{ channel: 'fax', max: 1, perDays: 1 }] }, 'frequencyCaps.0.channel'],
       [{ consentMaxAgeDays: -1 }, 'consentMaxAgeDays'],
       [{ blockThresold: 0.8 }, 'blockThresold'],

@@ -57,16 +57,18 @@ describe('POST /v1/signals', () => {
     expect(gateSuspected.body.warnings[0].code).toBe('block_suspected');
 
     await signal(subject, 'profile_photo_hidden', { observedAt: minutesAgo(20) });
-    const third = await signal(subject, 'call_failed', { observedAt: minutesAgo(10) });
+    const third = await signal(subject, 'group_add_refused', { observedAt: minutesAgo(10) });
     expect(third.body.level).toBe('likely');
     expect(third.body.blockLikelihood).toBeGreaterThanOrEqual(0.7);
 
     const gate = await api.post('/v1/gate/check', { subject, channel: 'whatsapp' });
     expect(gate.body.decision).toBe('block');
     expect(gate.body.reasons[0].code).toBe('likely_blocked');
-    expect(gate.body.reasons[0].message).toMatch(/message_undelivered.*|call_failed/);
+    expect(gate.body.reasons[0].message).toMatch(
+      /message_undelivered.*group_add_refused|group_add_refused.*message_undelivered/,
+    );
     expect(gate.body.reasons[0].signals.map((s: { type: string }) => s.type).sort()).toEqual([
-      'call_failed',
+      'group_add_refused',
       'message_undelivered',
       'profile_photo_hidden',
     ]);
@@ -78,11 +80,12 @@ describe('POST /v1/signals', () => {
       blockLikelihood: third.body.blockLikelihood,
     });
 
+    // A delivery resets: no clue left, the prior restarts at a tenth of blockBaseRate.
     const delivered = await signal(subject, 'message_delivered', { messageId: 'wamid.b' });
-    expect(delivered.body).toMatchObject({ blockLikelihood: 0, level: 'none' });
+    expect(delivered.body).toMatchObject({ blockLikelihood: 0.01, level: 'none', signals: [] });
     expect((await api.post('/v1/gate/check', { subject, channel: 'whatsapp' })).body.decision).toBe('allow');
     const after = await api.post('/v1/subjects/lookup', { subject });
-    expect(after.body.signals.whatsapp).toMatchObject({ blockLikelihood: 0, level: 'none' });
+    expect(after.body.signals.whatsapp).toMatchObject({ blockLikelihood: 0.01, level: 'none' });
   });
 
   it('records each signal in the ledger, keeping only a hash of the message id', async () => {

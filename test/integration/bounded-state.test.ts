@@ -173,7 +173,8 @@ describe('bounded state', () => {
       ([command]) => command.constructor.name + JSON.stringify((command.input as { Key?: unknown }).Key ?? null),
     );
     send.mockRestore();
-    expect(res.body.reasons[0].code).toBe('likely_blocked');
+    // Undelivered messages and a hidden photo: suspected (undelivered messages alone are never likely).
+    expect(res.body.warnings[0].code).toBe('block_suspected');
     // The authorizer's key lookup aside, the gate made one strongly consistent GetItem of the state.
     const gateCalls = calls.filter((c) => !c.includes('"KEY#'));
     expect(gateCalls).toEqual([`GetCommand${JSON.stringify({ PK: keys.subject(tenant, subjectKey), SK: 'STATE' })}`]);

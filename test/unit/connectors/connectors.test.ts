@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '#domain/gate.ts';
-import { defaultPolicy } from '#domain/policy.ts';
+import { DEFAULT_BLOCK_BASE_RATE, defaultPolicy } from '#domain/policy.ts';
 import { type Change, emptyState, grantConsent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
 import { applyProviderEvent, type ConnectorAction } from '#shared/connectors/actions.ts';
 import { isP256PublicKey, sendGridEvents, verifySendGrid } from '#shared/connectors/sendgrid.ts';
@@ -95,7 +95,12 @@ describe('applyProviderEvent: the consent rules', () => {
       { kind: 'signal', channel: 'email', type: 'recipient_unreachable' },
       at(10),
     );
-    expect(unreachable?.event.data).toMatchObject({ type: 'recipient_unreachable', blockLikelihood: 0, level: 'none' });
+    // No clue: the likelihood stays at the prior (the policy's blockBaseRate), the level none.
+    expect(unreachable?.event.data).toMatchObject({
+      type: 'recipient_unreachable',
+      blockLikelihood: DEFAULT_BLOCK_BASE_RATE,
+      level: 'none',
+    });
     expect(gate(then(granted('email'), unreachable), 'email')).toBe('allow');
     const blocked = apply(
       granted('whatsapp'),

@@ -130,7 +130,7 @@ describe('Art. 15 access report', () => {
     const fr = copy({ lang: 'fr' });
     expect(fr.rights.lang).toBe('fr');
     expect(fr.rights.rights[0].text).toMatch(/Vous pouvez/);
-    expect(fr.automatedInference.contest).toMatch(/remet aussitôt le score à zéro/);
+    expect(fr.automatedInference.contest).toMatch(/remet aussitôt l’estimation au plus bas/);
     expect(fr.purposes[0].label).toBe('Offres');
   });
 

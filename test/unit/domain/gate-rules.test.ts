@@ -58,7 +58,7 @@ describe('likely_blocked and block_suspected', () => {
   it('blocks a likely block and lists the contributing signals', () => {
     const s = withSignals(base, 'whatsapp', [
       undelivered('2026-11-20T10:00:00Z', 'w1'),
-      undelivered('2026-11-20T11:00:00Z', 'w2'),
+      { type: 'group_add_refused', observedAt: '2026-11-20T11:00:00Z' },
       { type: 'profile_photo_hidden', observedAt: '2026-11-20T12:00:00Z' },
     ]);
     const d = check(s, 'whatsapp', '2026-11-20T13:00:00Z');
@@ -71,31 +71,51 @@ describe('likely_blocked and block_suspected', () => {
   it('follows the policy thresholds and weights', () => {
     const s = withSignals(base, 'whatsapp', [{ type: 'profile_photo_hidden', observedAt: '2026-11-20T10:00:00Z' }]);
     expect(check(s, 'whatsapp', '2026-11-20T10:00:00Z').decision).toBe('allow');
-    const strict = policy({ signalWeights: { profile_photo_hidden: 0.9 } });
+    // Weight 0.99: a likelihood ratio of 100.
+    const strict = policy({ signalWeights: { profile_photo_hidden: 0.99 } });
     expect(check(s, 'whatsapp', '2026-11-20T10:00:00Z', strict).reasons[0].code).toBe('likely_blocked');
-    // Half-life: a year later the clue has faded away.
-    const fading = policy({ signalWeights: { profile_photo_hidden: 0.9 }, signalHalfLifeDays: 1 });
+    // A lower prior needs more evidence.
+    const rare = policy({ signalWeights: { profile_photo_hidden: 0.99 }, blockBaseRate: 0.01 });
+    expect(check(s, 'whatsapp', '2026-11-20T10:00:00Z', rare).decision).toBe('allow');
+    // Half-life: five days later the clue has faded away.
+    const fading = policy({ signalWeights: { profile_photo_hidden: 0.99 }, signalHalfLifeDays: 1 });
     expect(check(s, 'whatsapp', '2026-11-25T10:00:00Z', fading).decision).toBe('allow');
   });
 });
 
 describe('cross_channel_cooldown', () => {
+  // Twilio 63014: the channel reports the block (×1000); likely until it decays below the threshold.
   const blocked = withSignals(granted('whatsapp', 'sms', 'voice'), 'whatsapp', [
-    undelivered('2026-11-01T10:00:00Z', 'w1'),
-    undelivered('2026-11-01T11:00:00Z', 'w2'),
-    undelivered('2026-11-01T12:00:00Z', 'w3'),
+    { type: 'channel_blocked', observedAt: '2026-11-01T12:00:00Z', messageId: 'SM1' },
   ]);
 
-  it('blocks marketing on the other channels from the crossing for crossChannelCooldownDays', () => {
+  it('blocks marketing on the other channels while the block is likely', () => {
     const d = check(blocked, 'sms', '2026-11-02T10:00:00Z');
     expect(d.decision).toBe('block');
     expect(d.reasons.map((r) => r.code)).toEqual(['cross_channel_cooldown']);
-    expect(d.reasons[0]).toMatchObject({ channel: 'whatsapp', until: '2026-12-01T12:00:00.000Z' });
+    expect(d.reasons[0]).toMatchObject({ channel: 'whatsapp', until: '2026-11-09T10:00:00.000Z' });
+    expect(d.reasons[0].message).toContain('while the block is likely');
     expect(check(blocked, 'voice', '2026-11-30T12:00:00Z').decision).toBe('block');
-    expect(check(blocked, 'sms', '2026-12-01T12:00:00Z').decision).toBe('allow');
   });
 
-  it('is not applied before the crossing, nor after evidence against the block, nor when set to 0', () => {
+  it('and for crossChannelCooldownDays after it stopped being likely, not longer', () => {
+    // 1000^(2^(−t / 30 d)) falls below the odds of 0.7 at prior 0.1 (×21) after about 35.4 days.
+    const late = check(blocked, 'sms', '2026-12-10T12:00:00Z');
+    expect(check(blocked, 'whatsapp', '2026-12-10T12:00:00Z').reasons.map((r) => r.code)).not.toContain(
+      'likely_blocked',
+    );
+    expect(late.decision).toBe('block');
+    const until = late.reasons[0].until as string;
+    expect(until > '2026-12-13T12:00:00Z' && until < '2026-12-14T06:00:00Z').toBe(true);
+    const hourBefore = new Date(Date.parse(until) - 3_600_000).toISOString();
+    expect(check(blocked, 'sms', hourBefore).decision).toBe('block');
+    expect(check(blocked, 'sms', until).decision).toBe('allow');
+    expect(check(blocked, 'sms', '2026-12-10T12:00:00Z', policy({ crossChannelCooldownDays: 1 })).decision).toBe(
+      'allow',
+    );
+  });
+
+  it('is not applied before the block is likely, nor after evidence against it, nor when set to 0', () => {
     expect(check(blocked, 'sms', '2026-11-01T11:30:00Z').decision).toBe('allow');
     const delivered = withSignals(blocked, 'whatsapp', [
       { type: 'message_delivered', observedAt: '2026-11-03T10:00:00Z', messageId: 'w4' },
@@ -104,6 +124,15 @@ describe('cross_channel_cooldown', () => {
     expect(check(blocked, 'sms', '2026-11-02T10:00:00Z', policy({ crossChannelCooldownDays: 0 })).decision).toBe(
       'allow',
     );
+  });
+
+  it('undelivered messages alone never pause the other channels', () => {
+    const silent = withSignals(granted('whatsapp', 'sms'), 'whatsapp', [
+      undelivered('2026-11-01T10:00:00Z', 'w1'),
+      undelivered('2026-11-08T11:00:00Z', 'w2'),
+      undelivered('2026-11-15T12:00:00Z', 'w3'),
+    ]);
+    expect(check(silent, 'sms', '2026-12-30T10:00:00Z').decision).toBe('allow');
   });
 });
 

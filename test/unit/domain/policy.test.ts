@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { defaultPolicy, kindOf, PolicySchema, purposeKind } from '#domain/policy.ts';
+import {
+  DEFAULT_SIGNAL_WEIGHTS,
+  defaultPolicy,
+  kindOf,
+  LEGACY_SIGNAL_WEIGHTS,
+  PolicySchema,
+  purposeKind,
+} from '#domain/policy.ts';
 
 describe('policy: purposes registry and requireRegisteredNotice', () => {
   it('defaults to no registered purposes and no registered-notice requirement', () => {
@@ -42,5 +49,31 @@ describe('policy: purposes registry and requireRegisteredNotice', () => {
     expect(purposeKind(policy, 'marketing')).toBe('marketing');
     expect(purposeKind(policy, 'constructor')).toBe('marketing');
     expect(['order-updates', 'newsletter'].map(kindOf(policy))).toEqual(['service', 'marketing']);
+  });
+});
+
+describe('policy: block model settings', () => {
+  it('defaults blockBaseRate to 0.1, longOfflineShare to 0.05 and the cooldown tail to 7 days', () => {
+    expect(defaultPolicy()).toMatchObject({ blockBaseRate: 0.1, longOfflineShare: 0.05, crossChannelCooldownDays: 7 });
+    expect(defaultPolicy().signalWeights).toEqual(DEFAULT_SIGNAL_WEIGHTS);
+  });
+
+  it('refuses shares outside (0, 0.5] with their path', () => {
+    const paths = (input: unknown) => PolicySchema.safeParse(input).error?.issues.map((i) => i.path.join('.')) ?? [];
+    expect(paths({ blockBaseRate: 0 })).toEqual(['blockBaseRate']);
+    expect(paths({ blockBaseRate: 0.9 })).toEqual(['blockBaseRate']);
+    expect(paths({ longOfflineShare: -0.1 })).toEqual(['longOfflineShare']);
+    expect(paths({ longOfflineShare: '5 %' })).toEqual(['longOfflineShare']);
+    expect(paths({ signalWeights: { channel_blocked: 1.5 } })).toEqual(['signalWeights.channel_blocked']);
+  });
+
+  it('reads a policy stored with the former noisy-OR default weights as the calibrated defaults', () => {
+    expect(PolicySchema.parse({ signalWeights: { ...LEGACY_SIGNAL_WEIGHTS } }).signalWeights).toEqual(
+      DEFAULT_SIGNAL_WEIGHTS,
+    );
+    // A tenant's own weights are kept.
+    expect(
+      PolicySchema.parse({ signalWeights: { ...LEGACY_SIGNAL_WEIGHTS, call_failed: 0.6 } }).signalWeights,
+    ).toMatchObject({ call_failed: 0.6, profile_photo_hidden: 0.25 });
   });
 });
