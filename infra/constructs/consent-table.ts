@@ -1,5 +1,5 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
@@ -81,6 +81,8 @@ export class ConsentTable extends Construct {
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: key,
       timeToLiveAttribute: TABLE.ttlAttribute,
+      // Ledger events flow from here to the change-event dispatcher (docs/events.md).
+      stream: StreamViewType[TABLE.streamViewType],
     });
     for (const index of TABLE.indexes) {
       this.table.addGlobalSecondaryIndex({

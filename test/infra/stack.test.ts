@@ -574,6 +574,7 @@ describe('the bundles run', () => {
       inactivePurged: 0,
       proofPurged: 0,
       redactedEvents: 0,
+      expiredConsents: 0,
       failed: 0,
     });
     await expect(retention({ tenant, days: 3 })).rejects.toThrow();
