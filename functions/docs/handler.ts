@@ -1,6 +1,7 @@
 import { handler as audit } from '#functions/audit/handler.ts';
 import { handler as consents } from '#functions/consents/handler.ts';
 import { handler as erasure } from '#functions/erasure/handler.ts';
+import { handler as events } from '#functions/events/handler.ts';
 import { handler as gate } from '#functions/gate/handler.ts';
 import { handler as health } from '#functions/health/handler.ts';
 import { handler as log } from '#functions/log/handler.ts';
@@ -20,6 +21,7 @@ const DOCUMENTED = [
   audit,
   consents,
   erasure,
+  events,
   gate,
   health,
   log,

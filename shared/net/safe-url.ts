@@ -1,5 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns';
-import { type IncomingMessage, request as httpRequest, type RequestOptions } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
@@ -262,7 +262,9 @@ export function safePost(raw: string, options: SafePostOptions): Promise<SafePos
       const unsafe = error instanceof UnsafeUrlError || (error as { reason?: string }).reason;
       done({
         httpStatus: null,
-        error: unsafe ? `refused: ${error.message}` : `${(error as NodeJS.ErrnoException).code ?? error.name}: ${error.message}`.slice(0, 200),
+        error: unsafe
+          ? `refused: ${error.message}`
+          : `${(error as NodeJS.ErrnoException).code ?? error.name}: ${error.message}`.slice(0, 200),
       });
     });
     req.end(options.body);

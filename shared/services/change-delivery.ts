@@ -51,10 +51,16 @@ export const retryDelayMs = (failedAttempts: number, schedule: RetrySchedule) =>
 export const newSigningSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 /** The secret-box context of an endpoint's secrets: bound to the endpoint item. */
-export const secretContext = (tenant: string, endpointId: string) => `${keys.tenant(tenant)}/${keys.endpoint(endpointId)}`;
+export const secretContext = (tenant: string, endpointId: string) =>
+  `${keys.endpoints(tenant)}/${keys.endpoint(endpointId)}`;
 
 /** Seals a new secret for an endpoint. */
-export const sealEndpointSecret = async (tenant: string, endpointId: string, secret: string, now: string): Promise<SealedSecret> => ({
+export const sealEndpointSecret = async (
+  tenant: string,
+  endpointId: string,
+  secret: string,
+  now: string,
+): Promise<SealedSecret> => ({
   sealed: await sealSecret(tenant, secretContext(tenant, endpointId), secret),
   createdAt: now,
 });
@@ -135,9 +141,7 @@ export interface DeliveryQueue {
 }
 
 /** How one message went: done (delivered, failed for good, or nothing to do) or to be tried again later. */
-export type DeliveryOutcome =
-  | { kind: 'delivered' | 'failed' | 'skipped' }
-  | { kind: 'retry'; delayMs: number };
+export type DeliveryOutcome = { kind: 'delivered' | 'failed' | 'skipped' } | { kind: 'retry'; delayMs: number };
 
 export interface DeliverOptions {
   schedule: RetrySchedule;
@@ -160,7 +164,7 @@ export const deliverOptionsFromEnv = (env: NodeJS.ProcessEnv = process.env): Del
  */
 export async function deliver(db: Db, message: DeliveryMessage, options: DeliverOptions): Promise<DeliveryOutcome> {
   const delivery = await getDelivery(db, message.tenant, message.endpointId, message.key);
-  if (!delivery || delivery.status !== 'pending') return { kind: 'skipped' };
+  if (delivery?.status !== 'pending') return { kind: 'skipped' };
   const endpoint = await getEndpoint(db, message.tenant, message.endpointId);
   if (!endpoint) return { kind: 'skipped' };
   const now = options.now?.() ?? new Date();

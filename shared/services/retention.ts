@@ -88,7 +88,10 @@ export async function runRetention(db: Db, options: RetentionOptions): Promise<R
             counts.expiredConsents++;
           } catch (error) {
             expiryFailed = true;
-            logger.warn('retention could not record an expired consent', { subjectKey, errorName: (error as Error).name });
+            logger.warn('retention could not record an expired consent', {
+              subjectKey,
+              errorName: (error as Error).name,
+            });
           }
         }
       }

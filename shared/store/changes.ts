@@ -1,11 +1,5 @@
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  changeFromItem,
-  type DerivedChange,
-  EXPIRY_PREFIX,
-  type ExpiryRecord,
-  expiryId,
-} from '#domain/changes.ts';
+import { changeFromItem, type DerivedChange, EXPIRY_PREFIX, type ExpiryRecord, expiryId } from '#domain/changes.ts';
 import { DAY_MS } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { InvalidCursor, storeFailure } from './errors.ts';
@@ -74,7 +68,13 @@ export async function setExpiryWatermark(db: Db, checkedTo: string): Promise<voi
 }
 
 /** Ledger event types that can be a change (a signal only when it moves a block level). */
-const CHANGE_EVENT_TYPES = ['consent.granted', 'consent.withdrawn', 'erasure.requested', 'erasure.completed', 'signal.recorded'];
+const CHANGE_EVENT_TYPES = [
+  'consent.granted',
+  'consent.withdrawn',
+  'erasure.requested',
+  'erasure.completed',
+  'signal.recorded',
+];
 
 /** A position in the feed: `<recordedAt>#<id>`, or the end of a day `<day>T23:59:59.999Z#~`. */
 const POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z#[0-9A-Za-z_~]*$/;
@@ -159,7 +159,10 @@ export async function readChanges(
       if (day > lastDay) break;
       const need = options.limit - changes.length;
       const partitions = [
-        ...Array.from({ length: AUDIT_SHARDS }, (_, shard) => ({ index: 'GSI1' as const, pk: keys.auditDay(tenant, day, shard) })),
+        ...Array.from({ length: AUDIT_SHARDS }, (_, shard) => ({
+          index: 'GSI1' as const,
+          pk: keys.auditDay(tenant, day, shard),
+        })),
         { index: 'GSI2' as const, pk: keys.changesDay(tenant, day) },
       ];
       const dayEnd = `${day}T23:59:59.999Z#~`;

@@ -1,19 +1,12 @@
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DAY_MS, toSec } from '#shared/time.ts';
 import { type Db, queryAll } from './db.ts';
 import { InvalidCursor, storeFailure } from './errors.ts';
 import { keys } from './table.ts';
 
 /**
- * Change-event endpoints and their delivery logs (docs/events.md). An endpoint lives in its tenant's partition
- * (`T#<tenant>`, `EP#<id>`), its signing secrets sealed; each change it is sent is one delivery item in the
+ * Change-event endpoints and their delivery logs (docs/events.md). An endpoint lives in its tenant's endpoints
+ * partition (`T#<tenant>#EPS`, `EP#<id>`), its signing secrets sealed; each change it is sent is one delivery item in the
  * endpoint's own partition (`T#<tenant>#EP#<id>`, `DLV#<recordedAt>#<change id>`), indexed by status on GSI2
  * for `?status=`, kept 30 days after its last attempt.
  */
@@ -71,7 +64,9 @@ const KEEP_DAYS = 30;
 const ENDPOINT_FIELDS = ['id', 'url', 'types', 'description', 'createdAt', 'secrets'] as const;
 
 const toEndpoint = (item: Record<string, unknown>): EventEndpoint =>
-  Object.fromEntries(ENDPOINT_FIELDS.filter((f) => item[f] !== undefined).map((f) => [f, item[f]])) as unknown as EventEndpoint;
+  Object.fromEntries(
+    ENDPOINT_FIELDS.filter((f) => item[f] !== undefined).map((f) => [f, item[f]]),
+  ) as unknown as EventEndpoint;
 
 /** Stores a new endpoint (its id is new: the put is conditional on its absence). */
 export async function putEndpoint(db: Db, tenant: string, endpoint: EventEndpoint): Promise<void> {
@@ -79,7 +74,7 @@ export async function putEndpoint(db: Db, tenant: string, endpoint: EventEndpoin
     await db.client.send(
       new PutCommand({
         TableName: db.table,
-        Item: { PK: keys.tenant(tenant), SK: keys.endpoint(endpoint.id), tenant, ...endpoint },
+        Item: { PK: keys.endpoints(tenant), SK: keys.endpoint(endpoint.id), tenant, ...endpoint },
         ConditionExpression: 'attribute_not_exists(PK)',
       }),
     );
@@ -92,7 +87,11 @@ export async function putEndpoint(db: Db, tenant: string, endpoint: EventEndpoin
 export async function getEndpoint(db: Db, tenant: string, id: string): Promise<EventEndpoint | undefined> {
   try {
     const out = await db.client.send(
-      new GetCommand({ TableName: db.table, Key: { PK: keys.tenant(tenant), SK: keys.endpoint(id) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: db.table,
+        Key: { PK: keys.endpoints(tenant), SK: keys.endpoint(id) },
+        ConsistentRead: true,
+      }),
     );
     return out.Item ? toEndpoint(out.Item) : undefined;
   } catch (error) {
@@ -105,7 +104,7 @@ export async function listEndpoints(db: Db, tenant: string): Promise<EventEndpoi
   try {
     const items = await queryAll(db, {
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :ep)',
-      ExpressionAttributeValues: { ':pk': keys.tenant(tenant), ':ep': keys.endpoint('') },
+      ExpressionAttributeValues: { ':pk': keys.endpoints(tenant), ':ep': keys.endpoint('') },
     });
     return items.map(toEndpoint);
   } catch (error) {
@@ -119,7 +118,7 @@ export async function deleteEndpoint(db: Db, tenant: string, id: string): Promis
     const out = await db.client.send(
       new DeleteCommand({
         TableName: db.table,
-        Key: { PK: keys.tenant(tenant), SK: keys.endpoint(id) },
+        Key: { PK: keys.endpoints(tenant), SK: keys.endpoint(id) },
         ReturnValues: 'ALL_OLD',
       }),
     );
@@ -130,12 +129,17 @@ export async function deleteEndpoint(db: Db, tenant: string, id: string): Promis
 }
 
 /** Replaces the endpoint's secrets, on condition that it still exists; false when it does not. */
-export async function setEndpointSecrets(db: Db, tenant: string, id: string, secrets: SealedSecret[]): Promise<boolean> {
+export async function setEndpointSecrets(
+  db: Db,
+  tenant: string,
+  id: string,
+  secrets: SealedSecret[],
+): Promise<boolean> {
   try {
     await db.client.send(
       new UpdateCommand({
         TableName: db.table,
-        Key: { PK: keys.tenant(tenant), SK: keys.endpoint(id) },
+        Key: { PK: keys.endpoints(tenant), SK: keys.endpoint(id) },
         UpdateExpression: 'SET secrets = :s',
         ConditionExpression: 'attribute_exists(PK)',
         ExpressionAttributeValues: { ':s': secrets },
@@ -176,7 +180,11 @@ const ttl = (now: string) => toSec(Date.parse(now) + KEEP_DAYS * DAY_MS);
  * Records a delivery as pending, once: a repeat (a dispatcher that crashed after writing it) finds it there.
  * Returns the stored delivery and whether this call created it.
  */
-export async function recordDelivery(db: Db, delivery: Delivery, now: string): Promise<{ delivery: Delivery; created: boolean }> {
+export async function recordDelivery(
+  db: Db,
+  delivery: Delivery,
+  now: string,
+): Promise<{ delivery: Delivery; created: boolean }> {
   const { key, ...fields } = delivery;
   try {
     await db.client.send(
@@ -195,14 +203,20 @@ export async function recordDelivery(db: Db, delivery: Delivery, now: string): P
     );
     return { delivery, created: true };
   } catch (error) {
-    if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw storeFailure(error, 'recordDelivery');
+    if ((error as { name?: string }).name !== 'ConditionalCheckFailedException')
+      throw storeFailure(error, 'recordDelivery');
   }
   const existing = await getDelivery(db, delivery.tenant, delivery.endpointId, key);
   return { delivery: existing ?? delivery, created: false };
 }
 
 /** One delivery, strongly consistent. */
-export async function getDelivery(db: Db, tenant: string, endpointId: string, key: string): Promise<Delivery | undefined> {
+export async function getDelivery(
+  db: Db,
+  tenant: string,
+  endpointId: string,
+  key: string,
+): Promise<Delivery | undefined> {
   try {
     const out = await db.client.send(
       new GetCommand({
@@ -255,7 +269,8 @@ export async function restartDelivery(db: Db, delivery: Delivery, now: string): 
       new UpdateCommand({
         TableName: db.table,
         Key: { PK: keys.deliveries(delivery.tenant, delivery.endpointId), SK: delivery.key },
-        UpdateExpression: 'SET #s = :s, roundAttempts = :zero, roundStartedAt = :now, replays = replays + :one, GSI2PK = :g, expiresAtEpoch = :ttl',
+        UpdateExpression:
+          'SET #s = :s, roundAttempts = :zero, roundStartedAt = :now, replays = replays + :one, GSI2PK = :g, expiresAtEpoch = :ttl',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: {
           ':s': 'pending',
@@ -296,7 +311,14 @@ export async function listDeliveries(
         KeyConditionExpression: 'GSI2PK = :pk',
         ExpressionAttributeValues: { ':pk': byStatus(tenant, endpointId, options.status) },
         ...(after
-          ? { ExclusiveStartKey: { GSI2PK: byStatus(tenant, endpointId, options.status), GSI2SK: after, PK: keys.deliveries(tenant, endpointId), SK: after } }
+          ? {
+              ExclusiveStartKey: {
+                GSI2PK: byStatus(tenant, endpointId, options.status),
+                GSI2SK: after,
+                PK: keys.deliveries(tenant, endpointId),
+                SK: after,
+              },
+            }
           : {}),
       }
     : {

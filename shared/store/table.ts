@@ -65,7 +65,8 @@ export const keys = {
   erasuresByStatus: (tenant: string, status: string) => `T#${tenant}#ER#${status}`,
   idempotency: (tenant: string, keyHash: string) => `T#${tenant}#IDEM#${keyHash}`,
   auditDay: (tenant: string, day: string, shard: number) => `T#${tenant}#D#${day}#${shard}`,
-  /** A change-event endpoint of the tenant, in the tenant partition (docs/events.md). */
+  /** The tenant's change-event endpoints (docs/events.md): their own partition, so their writers' IAM can name it. */
+  endpoints: (tenant: string) => `T#${tenant}#EPS`,
   endpoint: (endpointId: string) => `EP#${endpointId}`,
   /** An endpoint's delivery log. */
   deliveries: (tenant: string, endpointId: string) => `T#${tenant}#EP#${endpointId}`,
