@@ -52,11 +52,30 @@ export function fileCheckpoint(path: string): StreamCheckpoint {
   };
 }
 
+type Attribute = Record<string, unknown>;
+
+/**
+ * The streams client hands a NULL attribute over as `{}` (its deserializer drops `NULL: true`), which
+ * `unmarshall` refuses: put the NULL back, at any depth.
+ */
+function restoreNulls(value: Attribute): Attribute {
+  if (Object.keys(value).length === 0) return { NULL: true };
+  if (value.M) return { M: Object.fromEntries(Object.entries(value.M as Record<string, Attribute>).map(([k, v]) => [k, restoreNulls(v)])) };
+  if (value.L) return { L: (value.L as Attribute[]).map(restoreNulls) };
+  return value;
+}
+
 /** The stored item of each insert of a batch of stream records (updates and removals are no change event). */
 export const insertedItems = (records: readonly StreamRecord[]): Record<string, unknown>[] =>
   records
     .filter((r) => r.eventName === 'INSERT' && r.dynamodb?.NewImage)
-    .map((r) => unmarshall(r.dynamodb?.NewImage as Parameters<typeof unmarshall>[0]));
+    .map((r) =>
+      unmarshall(
+        Object.fromEntries(
+          Object.entries(r.dynamodb?.NewImage as Record<string, Attribute>).map(([k, v]) => [k, restoreNulls(v)]),
+        ) as Parameters<typeof unmarshall>[0],
+      ),
+    );
 
 const GONE = new Set(['ExpiredIteratorException', 'TrimmedDataAccessException', 'ResourceNotFoundException']);
 
