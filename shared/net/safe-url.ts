@@ -127,9 +127,10 @@ const LOCAL_NAMES = /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/i;
 
 /**
  * Refuses, without resolving anything, the URLs that can never be a public https endpoint: another scheme,
- * credentials in the URL, an address literal that is not public, a local-only name. Returns the parsed URL.
+ * credentials in the URL, an address literal that is not public, a local-only name (at registration; at send
+ * time, `names: false`, the addresses the name resolves to decide). Returns the parsed URL.
  */
-export function checkEndpointUrl(raw: string, policy: UrlPolicy): URL {
+export function checkEndpointUrl(raw: string, policy: UrlPolicy, options: { names?: boolean } = {}): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -152,7 +153,7 @@ export function checkEndpointUrl(raw: string, policy: UrlPolicy): URL {
   if (policy.allowInsecure && loopbackHost) return url;
   if (literal && literal !== 'public')
     throw new UnsafeUrlError(`url points at a ${literal.replace('_', '-')} address`, literal);
-  if (!literal && (LOCAL_NAMES.test(host) || !host.includes('.')))
+  if (options.names !== false && !literal && (LOCAL_NAMES.test(host) || !host.includes('.')))
     throw new UnsafeUrlError('url must name a public host', 'local_name');
   return url;
 }
@@ -205,7 +206,7 @@ export interface SafePostResult {
 export function safePost(raw: string, options: SafePostOptions): Promise<SafePostResult> {
   let url: URL;
   try {
-    url = checkEndpointUrl(raw, options.policy);
+    url = checkEndpointUrl(raw, options.policy, { names: false });
   } catch (error) {
     return Promise.resolve({ httpStatus: null, error: `refused: ${(error as Error).message}` });
   }

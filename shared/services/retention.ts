@@ -84,8 +84,8 @@ export async function runRetention(db: Db, options: RetentionOptions): Promise<R
       if (!state.erasure) {
         for (const grant of expiredGrants(state, since, now, kindOf(policy))) {
           try {
-            if (!dryRun) await recordExpiry(db, { tenant, subjectKey, ...grant, recordedAt: now });
-            counts.expiredConsents++;
+            if (dryRun || (await recordExpiry(db, { tenant, subjectKey, ...grant, recordedAt: now })))
+              counts.expiredConsents++;
           } catch (error) {
             expiryFailed = true;
             logger.warn('retention could not record an expired consent', {

@@ -60,7 +60,10 @@ type Attribute = Record<string, unknown>;
  */
 function restoreNulls(value: Attribute): Attribute {
   if (Object.keys(value).length === 0) return { NULL: true };
-  if (value.M) return { M: Object.fromEntries(Object.entries(value.M as Record<string, Attribute>).map(([k, v]) => [k, restoreNulls(v)])) };
+  if (value.M)
+    return {
+      M: Object.fromEntries(Object.entries(value.M as Record<string, Attribute>).map(([k, v]) => [k, restoreNulls(v)])),
+    };
   if (value.L) return { L: (value.L as Attribute[]).map(restoreNulls) };
   return value;
 }
@@ -72,8 +75,11 @@ export const insertedItems = (records: readonly StreamRecord[]): Record<string, 
     .map((r) =>
       unmarshall(
         Object.fromEntries(
-          Object.entries(r.dynamodb?.NewImage as Record<string, Attribute>).map(([k, v]) => [k, restoreNulls(v)]),
-        ) as Parameters<typeof unmarshall>[0],
+          Object.entries(r.dynamodb?.NewImage as unknown as Record<string, Attribute>).map(([k, v]) => [
+            k,
+            restoreNulls(v),
+          ]),
+        ) as unknown as Parameters<typeof unmarshall>[0],
       ),
     );
 

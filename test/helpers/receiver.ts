@@ -93,7 +93,11 @@ export async function startReceiver(secrets: () => string[]) {
 }
 
 /** Waits until `done()` is true, checking every 25 ms; fails after `withinMs` (a bound, not an assertion on speed). */
-export async function until(done: () => boolean | Promise<boolean>, withinMs = 30_000, what = 'condition'): Promise<void> {
+export async function until(
+  done: () => boolean | Promise<boolean>,
+  withinMs = 30_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + withinMs;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
