@@ -74,7 +74,6 @@ export class ChangeEvents extends Construct {
       new DynamoEventSource(props.table.table, {
         startingPosition: StartingPosition.TRIM_HORIZON,
         batchSize: 100,
-        maxBatchingWindow: Duration.millis(500),
         // Records are retried until they succeed or leave the stream (24 h): nothing is skipped; bisecting
         // isolates a record that keeps failing, which finally goes to the failure queue (replay it by hand).
         bisectBatchOnError: true,
@@ -120,23 +119,28 @@ export class ChangeEvents extends Construct {
     };
     const period = Duration.minutes(5);
     alarm(
-      'DeadLetters',
+      'DeadLettersAlarm',
       this.deadLetters.metricApproximateNumberOfMessagesVisible({ period }),
       1,
       'change-event deliveries no function could handle',
     );
     alarm(
-      'StreamFailures',
+      'StreamFailuresAlarm',
       this.streamFailures.metricApproximateNumberOfMessagesVisible({ period }),
       1,
       'stream records the dispatcher gave up on: replay them',
     );
     alarm(
-      'DispatcherBehind',
+      'DispatcherBehindAlarm',
       dispatcher.metric('IteratorAge', { period, statistic: 'Maximum' }),
       Duration.minutes(5).toMilliseconds(),
       'the dispatcher is more than 5 minutes behind the table stream',
     );
-    alarm('DeliveryErrors', delivery.metricErrors({ period, statistic: 'Sum' }), 1, 'the delivery function failed');
+    alarm(
+      'DeliveryErrorsAlarm',
+      delivery.metricErrors({ period, statistic: 'Sum' }),
+      1,
+      'the delivery function failed',
+    );
   }
 }
