@@ -17,6 +17,7 @@ import { SIGNAL_TYPES } from '../shared/domain/policy.ts';
 import { ROUTES } from '../shared/http/routes.ts';
 import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
+import { measureChangeEvents } from './events.ts';
 import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
 import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, round, timed } from './lib.ts';
 
@@ -34,6 +35,8 @@ const N = {
   signals: Number(process.env.BENCH_SIGNALS ?? 10_000),
   httpSeconds: Number(process.env.BENCH_HTTP_SECONDS ?? 10),
   exportEvents: Number(process.env.BENCH_EXPORT_EVENTS ?? 100_000),
+  eventSamples: Number(process.env.BENCH_EVENT_SAMPLES ?? 100),
+  eventBurst: Number(process.env.BENCH_EVENT_BURST ?? 1000),
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -280,6 +283,10 @@ async function main() {
     exportNote = `npm run cli -- export --format ndjson --out FILE of ${N.exportEvents} events (1000 subjects, 10 days), peak RSS of the whole CLI process (tsx included)`;
   }
 
+  // --- Change events: withdrawal → signed delivery at a local receiver (its own table and stream). ---
+  log(`events: ${N.eventSamples} withdrawals one at a time, then a burst of ${N.eventBurst}…`);
+  const eventFigures = await measureChangeEvents(dynamo.endpoint, N.eventSamples, N.eventBurst);
+
   const gateP50 = median(gateMs);
   const rawP50 = median(rawMs);
   const batchMs = median(batchRuns);
@@ -317,6 +324,7 @@ async function main() {
     gate_sdk_bundled: { bundle_kb: gateSdkBundled.bundle_kb, init_ms: gateSdkBundled.init_ms },
     ...exportFigures,
     export_note: exportNote,
+    ...eventFigures,
     samples: {
       gate: gateMs.length,
       batchReps: batchRuns.length,
@@ -399,6 +407,9 @@ function printTable(r: Record<string, unknown>) {
     ['max_state_item_bytes', r.max_state_item_bytes, 'target < 4096'],
     ['export_100k_s', r.export_100k_s, ''],
     ['export_100k_peak_rss_mb', r.export_100k_peak_rss_mb, ''],
+    ['event_delivery_p50_ms', r.event_delivery_p50_ms, ''],
+    ['event_delivery_p99_ms', r.event_delivery_p99_ms, 'target ≤ 2000'],
+    ['event_deliveries_per_s', r.event_deliveries_per_s, ''],
   ];
   const lines = ['| figure | value | target |', '|---|---:|---|', ...rows.map(([k, v, t]) => `| ${k} | ${v} | ${t} |`)];
   lines.push('', '| function | bundle_kb | init_ms |', '|---|---:|---:|');
