@@ -14,7 +14,7 @@ export interface EventFigures {
   /** Withdrawal request sent → its signed delivery received and verified, one at a time. */
   event_delivery_p50_ms: number | null;
   event_delivery_p99_ms: number | null;
-  /** Deliveries per second to one endpoint, many subjects at once (first to last arrival). */
+  /** Deliveries per second to one endpoint, many subjects at once (pipeline start to the last arrival). */
   event_deliveries_per_s: number | null;
   event_samples: number;
   event_burst: number;
@@ -83,7 +83,9 @@ export async function measureChangeEvents(endpoint: string, samples: number, bur
   await ensureTable(db);
   let secret = '';
   const rx = await receiver(() => secret);
-  const events = await startLocalChangeEvents(db, { endpoint, deliver: deliverOptionsFromEnv() });
+  const { memoryCheckpoint } = await import('../shared/services/stream-poller.ts');
+  const checkpoint = memoryCheckpoint();
+  let events = await startLocalChangeEvents(db, { endpoint, checkpoint, deliver: deliverOptionsFromEnv() });
   const auth = { tenant: TENANT, scopes: 'admin', keyId: 'key_bench' };
   const call = async (route: 'POST /v1/consents' | 'POST /v1/consents/withdraw', body: object) => {
     const res = await consents(apiEvent(route, body, auth), lambdaContext('consents'));
