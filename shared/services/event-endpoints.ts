@@ -99,7 +99,7 @@ export async function replay(db: Db, tenant: string, endpoint: EventEndpoint, si
     if (messages.length > 0) await queue?.send(messages);
     replayed += messages.length;
     if (next === position || replayed >= REPLAY_MAX) {
-      return { replayed, ...(replayed >= REPLAY_MAX ? { next: encodeChangeCursor(next) } : {}) };
+      return { replayed, ...(replayed >= REPLAY_MAX ? { continueSince: next.split('#')[0] } : {}) };
     }
     position = next;
   }
