@@ -18,6 +18,7 @@ import { ROUTES } from '../shared/http/routes.ts';
 import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
 import { measureSendGridBatch } from './connectors.ts';
+import { measureChangeEvents } from './events.ts';
 import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
 import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, round, timed } from './lib.ts';
 import { measureLog } from './log.ts';
@@ -37,6 +38,8 @@ const N = {
   httpSeconds: Number(process.env.BENCH_HTTP_SECONDS ?? 10),
   exportEvents: Number(process.env.BENCH_EXPORT_EVENTS ?? 100_000),
   receiptWrites: Number(process.env.BENCH_RECEIPT_WRITES ?? 200),
+  eventSamples: Number(process.env.BENCH_EVENT_SAMPLES ?? 100),
+  eventBurst: Number(process.env.BENCH_EVENT_BURST ?? 1000),
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -291,6 +294,10 @@ async function main() {
     exportNote = `npm run cli -- export --format ndjson --out FILE of ${N.exportEvents} events (1000 subjects, 10 days), peak RSS of the whole CLI process (tsx included)`;
   }
 
+  // --- Change events: withdrawal → signed delivery at a local receiver (its own table and stream). ---
+  log(`events: ${N.eventSamples} withdrawals one at a time, then a burst of ${N.eventBurst}…`);
+  const eventFigures = await measureChangeEvents(dynamo.endpoint, N.eventSamples, N.eventBurst);
+
   const gateP50 = median(gateMs);
   const rawP50 = median(rawMs);
   const batchMs = median(batchRuns);
@@ -330,6 +337,7 @@ async function main() {
     gate_sdk_bundled: { bundle_kb: gateSdkBundled.bundle_kb, init_ms: gateSdkBundled.init_ms },
     ...exportFigures,
     export_note: exportNote,
+    ...eventFigures,
     samples: {
       gate: gateMs.length,
       batchReps: batchRuns.length,
@@ -419,6 +427,9 @@ function printTable(r: Record<string, unknown>) {
     ['write_to_receipt_p99_ms', r.write_to_receipt_p99_ms, 'goal ≤ 2000'],
     ['export_100k_s', r.export_100k_s, ''],
     ['export_100k_peak_rss_mb', r.export_100k_peak_rss_mb, ''],
+    ['event_delivery_p50_ms', r.event_delivery_p50_ms, ''],
+    ['event_delivery_p99_ms', r.event_delivery_p99_ms, 'target ≤ 2000'],
+    ['event_deliveries_per_s', r.event_deliveries_per_s, ''],
   ];
   const lines = ['| figure | value | target |', '|---|---:|---|', ...rows.map(([k, v, t]) => `| ${k} | ${v} | ${t} |`)];
   lines.push('', '| function | bundle_kb | init_ms |', '|---|---:|---:|');

@@ -22,6 +22,7 @@ import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
 import { Alarms } from './constructs/alarms.ts';
+import { ChangeEvents, DELIVERY_TIMEOUT } from './constructs/change-events.ts';
 import { CheckpointBucket } from './constructs/checkpoint-bucket.ts';
 import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
 import { ConsentTable, type TableAccessLevel } from './constructs/consent-table.ts';
@@ -88,6 +89,9 @@ export const FUNCTION_GRANTS = {
   // a large SendGrid batch.
   connectors: { table: 'write', secrets: ['identifier'], timeout: Duration.seconds(29) },
   docs: { table: 'none', secrets: [] },
+  // Change-event endpoints (docs/events.md): seals and opens signing secrets (a key derived from the identifier
+  // key), sends `/test` events itself, reads the change feed; it also queues replays (SQS, granted by ChangeEvents).
+  events: { table: 'events', secrets: ['identifier'], timeout: Duration.seconds(29) },
 } as const satisfies Record<FunctionName, FunctionGrant>;
 
 /**
@@ -109,6 +113,17 @@ export const JOB_SCHEDULES: Record<JobName, { schedule: ScheduleExpression; what
   retention: { schedule: ScheduleExpression.cron({ minute: '15', hour: '3' }), what: 'the daily retention job' },
   sealer: { schedule: ScheduleExpression.rate(Duration.minutes(1)), what: "the log's sealer, every minute" },
 };
+
+/**
+ * The change-event pipeline (docs/events.md): functions run by the table's stream and by the delivery queue.
+ * - `dispatcher`: stream records → delivery log items → the queue. No secret.
+ * - `delivery`: the queue → signed HTTP calls; opens the endpoints' signing secrets (identifier key).
+ */
+export const PIPELINE_GRANTS = {
+  dispatcher: { table: 'deliveries', secrets: [], timeout: Duration.seconds(60) },
+  delivery: { table: 'deliveries', secrets: ['identifier'], timeout: DELIVERY_TIMEOUT },
+} as const satisfies Record<string, FunctionGrant>;
+export type PipelineName = keyof typeof PIPELINE_GRANTS;
 
 /** The authorizer reads one API-key item by its hash; it needs no secret (keys are stored hashed). */
 export const AUTHORIZER_GRANT: FunctionGrant = { table: 'lookup', secrets: [] };
@@ -162,6 +177,8 @@ export class ConsentGateStack extends Stack {
   readonly jobs: Record<JobName, ConsentFunction>;
   readonly checkpoints: CheckpointBucket;
   readonly alarmTopic: Topic;
+  readonly pipeline: Record<PipelineName, ConsentFunction>;
+  readonly changeEvents: ChangeEvents;
 
   constructor(scope: Construct, id: string, props: ConsentGateStackProps) {
     super(scope, id, props);
@@ -320,6 +337,19 @@ export class ConsentGateStack extends Stack {
       jobs: Object.values(this.jobs),
       gate: this.functions.gate as ConsentFunction,
       gateLatencyP99: props.gateLatencyP99 ?? Duration.millis(500),
+    });
+
+    // Change events out: stream → dispatcher → SQS FIFO → delivery (docs/events.md, "Cloud wiring").
+    this.pipeline = {
+      dispatcher: build('dispatcher', PIPELINE_GRANTS.dispatcher),
+      delivery: build('delivery', PIPELINE_GRANTS.delivery),
+    };
+    this.changeEvents = new ChangeEvents(this, 'ChangeEvents', {
+      table: this.table,
+      dispatcher: this.pipeline.dispatcher,
+      delivery: this.pipeline.delivery,
+      senders: this.functions.events ? [this.functions.events] : [],
+      alarmTopic: this.alarmTopic,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: publicBaseUrl, description: 'Base URL of the API (API_URL)' });

@@ -7,7 +7,7 @@ import { type CliIo, UsageError } from '../io.ts';
 const USAGE = `consent-gate retention run [--tenant T] [--dry-run] [--json]
   purges inactive subjects and expired proof, deletes old signal and send details (the daily job, by hand);
   without --tenant: every tenant, each under its own policy. --dry-run reports and changes nothing.
-  --json: one line per tenant {"tenant","dryRun","purged":[{"subjectKey","reason"}],"redactedEvents","failed"}.
+  --json: one line per tenant {"tenant","dryRun","purged":[{"subjectKey","reason"}],"redactedEvents","expiredConsents","failed"}.
   exit code 1 when a subject could not be purged (the next run tries again).`;
 
 /** `retention run` — the retention job by hand: what it purged (or, dry, would purge) per tenant. */
@@ -37,7 +37,7 @@ export async function retentionCommand(db: Db, args: string[], io: CliIo): Promi
     }
     for (const p of r.purged) io.out(`${dryRun ? 'WOULD PURGE' : 'PURGED'}  ${r.tenant}  ${p.subjectKey}  ${p.reason}`);
     io.out(
-      `${r.tenant}: ${r.purged.length} subject(s) ${dryRun ? 'would be purged' : 'purged'}, ${r.redactedEvents} event detail(s) ${dryRun ? 'would be deleted' : 'deleted'}${r.failed ? `, ${r.failed} failed` : ''}${dryRun ? ' (dry run: nothing changed)' : ''}`,
+      `${r.tenant}: ${r.purged.length} subject(s) ${dryRun ? 'would be purged' : 'purged'}, ${r.redactedEvents} event detail(s) ${dryRun ? 'would be deleted' : 'deleted'}${r.expiredConsents ? `, ${r.expiredConsents} expired consent(s) ${dryRun ? 'to record' : 'recorded'}` : ''}${r.failed ? `, ${r.failed} failed` : ''}${dryRun ? ' (dry run: nothing changed)' : ''}`,
     );
   }
   if (reports.length === 0 && !values.json) io.out('no subject in the store');

@@ -2,6 +2,7 @@ import { handler as audit } from '#functions/audit/handler.ts';
 import { handler as connectors } from '#functions/connectors/handler.ts';
 import { handler as consents } from '#functions/consents/handler.ts';
 import { handler as erasure } from '#functions/erasure/handler.ts';
+import { handler as events } from '#functions/events/handler.ts';
 import { handler as gate } from '#functions/gate/handler.ts';
 import { handler as health } from '#functions/health/handler.ts';
 import { handler as log } from '#functions/log/handler.ts';
@@ -22,6 +23,7 @@ const DOCUMENTED = [
   connectors,
   consents,
   erasure,
+  events,
   gate,
   health,
   log,

@@ -1,5 +1,5 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
@@ -54,6 +54,14 @@ export const TABLE_ACCESS = {
    * tenants' log partitions `T#<tenant>#LOG`, never a subject's ledger or state.
    */
   seal: { actions: [...WRITE, 'dynamodb:BatchWriteItem'], indexes: ['GSI1', 'GSI2'], writesIn: ['T#*#LOG'] },
+  /**
+   * The change-event endpoints API: the tenant's endpoints (`T#<tenant>#EPS`), their delivery logs
+   * (`T#<tenant>#EP#<id>`) and its idempotency records are all it writes; it reads the audit index and the
+   * changes' day index (GSI1, GSI2) for `GET /v1/changes` and replays.
+   */
+  events: { actions: WRITE, indexes: ['GSI1', 'GSI2'], writesIn: ['T#*#EPS', 'T#*#EP#*', 'T#*#IDEM#*'] },
+  /** The change-event dispatcher and delivery functions: they read endpoints and write delivery logs only. */
+  deliveries: { actions: WRITE, indexes: [], writesIn: ['T#*#EP#*'] },
 } as const satisfies Record<string, TableAccess>;
 export type TableAccessLevel = keyof typeof TABLE_ACCESS;
 
@@ -81,6 +89,8 @@ export class ConsentTable extends Construct {
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: key,
       timeToLiveAttribute: TABLE.ttlAttribute,
+      // Ledger events flow from here to the change-event dispatcher (docs/events.md).
+      stream: StreamViewType[TABLE.streamViewType],
     });
     for (const index of TABLE.indexes) {
       this.table.addGlobalSecondaryIndex({

@@ -1,14 +1,23 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  UpdateTableCommand,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
 import { createApiKey } from '#shared/auth/api-keys.ts';
 import type { Db } from '#store/db.ts';
 import { createTableInput, TABLE } from '#store/table.ts';
 
-/** Creates the table from the shared definition when it is missing, and waits until it is active. */
+/**
+ * Creates the table from the shared definition when it is missing, and waits until it is active. A table
+ * created before change events (no stream) gets its stream turned on here.
+ */
 export async function ensureTable(db: Db): Promise<'created' | 'existed'> {
   try {
-    await db.client.send(new DescribeTableCommand({ TableName: db.table }));
+    const out = await db.client.send(new DescribeTableCommand({ TableName: db.table }));
+    if (!out.Table?.StreamSpecification?.StreamEnabled) await enableStream(db);
     return 'existed';
   } catch (error) {
     if ((error as Error).name !== 'ResourceNotFoundException') throw error;
@@ -31,6 +40,22 @@ export async function ensureTable(db: Db): Promise<'created' | 'existed'> {
     }),
   );
   return 'created';
+}
+
+/** Turns on the table's change stream (an existing `.data` table from before change events). */
+async function enableStream(db: Db): Promise<void> {
+  try {
+    await db.client.send(
+      new UpdateTableCommand({
+        TableName: db.table,
+        StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.streamViewType },
+      }),
+    );
+  } catch (error) {
+    // Another process turned it on meanwhile.
+    if ((error as Error).name !== 'ValidationException' && (error as Error).name !== 'ResourceInUseException')
+      throw error;
+  }
 }
 
 /**

@@ -1,12 +1,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { anchorFromEnv } from '#shared/log/anchor.ts';
 import { logSignerFromPem } from '#shared/log/note.ts';
 import { logger } from '#shared/log.ts';
 import { getSecrets } from '#shared/secrets.ts';
+import { startLocalChangeEvents } from '#shared/services/local-events.ts';
 import { publishLogKeys } from '#shared/services/log-keys.ts';
 import { logRetention, runRetention } from '#shared/services/retention.ts';
 import { sealAll } from '#shared/services/sealer.ts';
+import { fileCheckpoint, memoryCheckpoint } from '#shared/services/stream-poller.ts';
 import { DAY_MS } from '#shared/time.ts';
 import { createDocumentClient } from '#store/client.ts';
 import { type Db, setDb } from '#store/db.ts';
@@ -133,9 +136,10 @@ export async function startLocal(settings: LocalSettings): Promise<LocalRuntime>
   let withdraw = () => {};
   let stopRetention = async () => {};
   let stopSealer = async () => {};
+  let stopEvents = async () => {};
   const stop = async () => {
     withdraw();
-    await Promise.all([stopRetention(), stopSealer()]);
+    await Promise.all([stopRetention(), stopSealer(), stopEvents()]);
     if (server?.listening) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
@@ -165,6 +169,15 @@ export async function startLocal(settings: LocalSettings): Promise<LocalRuntime>
     });
     stopRetention = scheduleRetention(db);
     stopSealer = scheduleSealer(db);
+    // Change events: the table's stream → dispatcher → in-process queue → signed deliveries (docs/events.md).
+    const events = await startLocalChangeEvents(db, {
+      endpoint,
+      checkpoint:
+        settings.dataDir === 'memory'
+          ? memoryCheckpoint()
+          : fileCheckpoint(join(settings.dataDir, 'stream-positions.json')),
+    });
+    stopEvents = events.stop;
     const { port } = server.address() as AddressInfo;
     const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
     process.env.PUBLIC_BASE_URL = settings.publicBaseUrl ?? url;

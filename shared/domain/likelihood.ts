@@ -476,6 +476,8 @@ export function recordSignal(
   now: string,
 ): Change & { likelihood: Likelihood } {
   if (current.erasure?.status === 'completed') throw new SubjectErased(current.erasure.erasedAt);
+  // The level before this signal, on the public part: a change from or to `likely` is a change event (block.likely, block.cleared).
+  const previousLevel = blockLikelihood(channelSignals(current, input.channel), policy, now).level;
   const summary = applySignal(channelSignals(current, input.channel), input, policy, now);
   const likelihood = blockLikelihood(summary, policy, now);
   const ownAction = input.type === 'inbound_message';
@@ -497,6 +499,7 @@ export function recordSignal(
         ...input.data,
         blockLikelihood: likelihood.blockLikelihood,
         level: likelihood.level,
+        previousLevel,
       },
       // A wamid encodes the recipient's phone number: only its hash is kept, and only as a detail.
       ...(input.messageId ? { details: { messageRef: messageRef(input.messageId) } } : {}),

@@ -1,9 +1,12 @@
 // The daily retention job, shared by the scheduled function, the local runtime and the CLI `retention run`.
+import { expiredGrants } from '#domain/changes.ts';
 import type { Actor } from '#domain/ledger.ts';
-import type { Policy } from '#domain/policy.ts';
+import { kindOf, type Policy } from '#domain/policy.ts';
 import { detailsExpired, needsFirstRecorded, retentionDecision } from '#domain/retention.ts';
 import { mapLimit } from '#shared/concurrency.ts';
 import { logger } from '#shared/log.ts';
+import { DAY_MS } from '#shared/time.ts';
+import { expiryWatermark, recordExpiry, setExpiryWatermark } from '#store/changes.ts';
 import type { Db } from '#store/db.ts';
 import { eraseSubject, purgeProof } from '#store/erasure.ts';
 import { getPolicy } from '#store/policy.ts';
@@ -19,6 +22,8 @@ export interface RetentionReport {
   purged: { subjectKey: string; reason: PurgeReason }[];
   /** Signal and send events whose personal details were (would be) deleted. */
   redactedEvents: number;
+  /** Consents whose `expiresAt` passed since the last run, recorded (would be) for `consent.expired`. */
+  expiredConsents: number;
   /** Subjects whose purge failed this time (a store error); the next run tries again. */
   failed: number;
 }
@@ -48,7 +53,7 @@ export async function runRetention(db: Db, options: RetentionOptions): Promise<R
   const report = (tenant: string) => {
     let found = reports.get(tenant);
     if (!found) {
-      found = { tenant, dryRun, purged: [], redactedEvents: 0, failed: 0 };
+      found = { tenant, dryRun, purged: [], redactedEvents: 0, expiredConsents: 0, failed: 0 };
       reports.set(tenant, found);
     }
     return found;
@@ -64,6 +69,11 @@ export async function runRetention(db: Db, options: RetentionOptions): Promise<R
   if (options.tenant) report(options.tenant);
   // Subjects purged in this run: their events go with them, so they are not redacted (nor counted) too.
   const purged = new Set<string>();
+  // Expired consents: those whose `expiresAt` fell since the last complete run (a first run looks one day
+  // back), each recorded once (docs/events.md, "consent.expired").
+  const checkedTo = await expiryWatermark(db);
+  const since = checkedTo ?? new Date(Date.parse(now) - DAY_MS).toISOString();
+  let expiryFailed = false;
 
   const onPage = async (page: RetentionPage) => {
     await mapLimit(page.subjects, 4, async ({ tenant, subjectKey, state }) => {
@@ -71,6 +81,20 @@ export async function runRetention(db: Db, options: RetentionOptions): Promise<R
       const policy = await policyOf(tenant);
       const first = needsFirstRecorded(state) ? await firstRecordedAt(db, tenant, subjectKey) : undefined;
       const decision = retentionDecision(state, policy, now, first);
+      if (!state.erasure) {
+        for (const grant of expiredGrants(state, since, now, kindOf(policy))) {
+          try {
+            if (dryRun || (await recordExpiry(db, { tenant, subjectKey, ...grant, recordedAt: now })))
+              counts.expiredConsents++;
+          } catch (error) {
+            expiryFailed = true;
+            logger.warn('retention could not record an expired consent', {
+              subjectKey,
+              errorName: (error as Error).name,
+            });
+          }
+        }
+      }
       if (decision === 'keep') return;
       try {
         if (!dryRun && decision === 'inactive') {
@@ -98,6 +122,8 @@ export async function runRetention(db: Db, options: RetentionOptions): Promise<R
   };
 
   await scanForRetention(db, options.tenant, onPage);
+  // Only a complete run over every tenant moves the watermark: a one-tenant run or a failure looks again next time.
+  if (!dryRun && !options.tenant && !expiryFailed) await setExpiryWatermark(db, now);
   const all = [...reports.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
   for (const r of all) r.purged.sort((a, b) => a.subjectKey.localeCompare(b.subjectKey));
   return all;
@@ -111,6 +137,7 @@ export function retentionTotals(reports: readonly RetentionReport[]) {
     inactivePurged: sum((r) => r.purged.filter((p) => p.reason === 'inactive').length),
     proofPurged: sum((r) => r.purged.filter((p) => p.reason === 'proof_expired').length),
     redactedEvents: sum((r) => r.redactedEvents),
+    expiredConsents: sum((r) => r.expiredConsents),
     failed: sum((r) => r.failed),
   };
 }

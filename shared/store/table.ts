@@ -6,6 +6,11 @@ export const TABLE = {
   partitionKey: 'PK',
   sortKey: 'SK',
   ttlAttribute: 'expiresAtEpoch',
+  /**
+   * The table's change stream (DynamoDB Streams, new images): ledger events and expiry records flow from it to
+   * the change-event dispatcher (docs/events.md). DynamoDB Local implements Streams too.
+   */
+  streamViewType: 'NEW_IMAGE',
   indexes: [
     /** Audit index: events by tenant, day and shard, in time order; also API keys by tenant. */
     { name: 'GSI1', partitionKey: 'GSI1PK', sortKey: 'GSI1SK' },
@@ -23,6 +28,7 @@ export function createTableInput(tableName: string) {
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST' as const,
+    StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.streamViewType },
     AttributeDefinitions: attributes.map((name) => ({ AttributeName: name, AttributeType: 'S' as const })),
     KeySchema: [
       { AttributeName: TABLE.partitionKey, KeyType: 'HASH' as const },
@@ -59,6 +65,13 @@ export const keys = {
   erasuresByStatus: (tenant: string, status: string) => `T#${tenant}#ER#${status}`,
   idempotency: (tenant: string, keyHash: string) => `T#${tenant}#IDEM#${keyHash}`,
   auditDay: (tenant: string, day: string, shard: number) => `T#${tenant}#D#${day}#${shard}`,
+  /** The tenant's change-event endpoints (docs/events.md): their own partition, so their writers' IAM can name it. */
+  endpoints: (tenant: string) => `T#${tenant}#EPS`,
+  endpoint: (endpointId: string) => `EP#${endpointId}`,
+  /** An endpoint's delivery log. */
+  deliveries: (tenant: string, endpointId: string) => `T#${tenant}#EP#${endpointId}`,
+  /** The tenant's change records that are no ledger event (`consent.expired`), by recording day (GSI2). */
+  changesDay: (tenant: string, day: string) => `T#${tenant}#CHG#${day}`,
   /** The tenant's verifiable log (Merkle tree, checkpoints): `shared/store/log.ts`. */
   log: (tenant: string) => `T#${tenant}#LOG`,
   /**

@@ -28,6 +28,7 @@ describeLocal('consent-gate retention run', () => {
       dryRun: true,
       purged: [{ subjectKey: inactive, reason: 'inactive' }],
       redactedEvents: 1,
+      expiredConsents: 0,
       failed: 0,
     });
     expect((await getState(getDb(), tenant, inactive))?.erasure).toBeUndefined();

@@ -8,7 +8,7 @@ import { DEFAULT_RETENTION } from '#domain/policy.ts';
 import { grantConsent } from '#domain/subject-state.ts';
 import { FUNCTIONS, ROUTES, routeKey } from '#http/routes.ts';
 import { TABLE_ACCESS } from '#infra/constructs/consent-table.ts';
-import { AUTHORIZER_GRANT, FUNCTION_GRANTS, JOB_GRANTS } from '#infra/stack.ts';
+import { AUTHORIZER_GRANT, FUNCTION_GRANTS, JOB_GRANTS, PIPELINE_GRANTS } from '#infra/stack.ts';
 import { getDb } from '#store/db.ts';
 import { getCheckpoint, getHead } from '#store/log.ts';
 import { appendChange } from '#store/subjects.ts';
@@ -23,6 +23,14 @@ let resources: Resources;
 const deployed = FUNCTIONS.filter((fn) => fn === 'docs' || ROUTES.some((r) => r.fn === fn));
 /** Functions run by a schedule, not a route. */
 const jobs = Object.keys(JOB_GRANTS);
+/** Functions run by the table's stream and the delivery queue (change events). */
+const pipeline = Object.keys(PIPELINE_GRANTS);
+const STREAM_ACTIONS = [
+  'dynamodb:ListStreams',
+  'dynamodb:DescribeStream',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+];
 const fnId = (name: string) => logicalId(resources, 'AWS::Lambda::Function', `Fn${name}Function`);
 const roleId = (name: string) => logicalId(resources, 'AWS::IAM::Role', `Fn${name}Role`);
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
@@ -69,8 +77,8 @@ describe('routes and functions come from the route table', () => {
 
   it('builds one function per capability plus the authorizer and the jobs, all Node.js 22 on arm64 with tracing and JSON logs', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions).toHaveLength(deployed.length + 1 + jobs.length);
-    for (const name of [...deployed, 'authorizer', ...jobs]) {
+    expect(functions).toHaveLength(deployed.length + 1 + jobs.length + pipeline.length);
+    for (const name of [...deployed, 'authorizer', ...jobs, ...pipeline]) {
       const fn = resources[fnId(name)].Properties;
       expect(fn.Runtime).toBe('nodejs22.x');
       expect(fn.Architectures).toEqual(['arm64']);
@@ -90,7 +98,7 @@ describe('routes and functions come from the route table', () => {
 
   it('bundles each function as minified ESM with a source map, the gate on its own', () => {
     const sizes: Record<string, number> = {};
-    for (const name of [...deployed, 'authorizer', ...jobs]) {
+    for (const name of [...deployed, 'authorizer', ...jobs, ...pipeline]) {
       const asset = resources[fnId(name)].Metadata['aws:asset:path'] as string;
       const dir = join(synth.outdir, asset);
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
@@ -175,9 +183,13 @@ describe('least privilege', () => {
       ...Object.fromEntries(deployed.map((fn) => [fn, FUNCTION_GRANTS[fn]])),
       authorizer: AUTHORIZER_GRANT,
       ...JOB_GRANTS,
+      ...PIPELINE_GRANTS,
     };
     for (const [name, grant] of Object.entries(grants)) {
-      const dynamo = roleGrants(resources, roleId(name)).filter((g) => g.action.startsWith('dynamodb:'));
+      // (The dispatcher's stream reads come with its event source: test/infra/change-events.test.ts.)
+      const dynamo = roleGrants(resources, roleId(name)).filter(
+        (g) => g.action.startsWith('dynamodb:') && !STREAM_ACTIONS.includes(g.action),
+      );
       const onTable = dynamo.filter((g) => tableArnOf(g) === JSON.stringify({ 'Fn::GetAtt': [tableId, 'Arn'] }));
       const onIndexes = dynamo.filter((g) => !onTable.includes(g));
       expect(onTable.map((g) => g.action).sort(), name).toEqual([...TABLE_ACCESS[grant.table].actions].sort());
@@ -265,8 +277,9 @@ describe('operations', () => {
     const byMetric = (name: string) => all.filter((a) => a.MetricName === name);
     expect(byMetric('5xx')).toHaveLength(1);
     expect(byMetric('Throttles')).toHaveLength(deployed.length + 1 + jobs.length);
+    // Each job's failures, and the change-event delivery function's.
     expect(byMetric('Errors').map((a) => a.Dimensions)).toEqual(
-      jobs.map((job) => [{ Name: 'FunctionName', Value: { Ref: fnId(job) } }]),
+      [...jobs, 'delivery'].map((fn) => [{ Name: 'FunctionName', Value: { Ref: fnId(fn) } }]),
     );
     const gateLatency = byMetric('Duration');
     expect(gateLatency).toHaveLength(1);
@@ -536,14 +549,17 @@ describe('the bundles run', () => {
   });
 
   it('leaves only the AWS SDK v3 (which the runtime provides) outside the bundles', () => {
-    for (const name of [...deployed, 'authorizer', ...jobs]) {
+    for (const name of [...deployed, 'authorizer', ...jobs, ...pipeline]) {
       for (const pkg of externals(name))
-        expect(pkg, name).toMatch(/^@aws-sdk\/(client-dynamodb|lib-dynamodb|client-secrets-manager|client-s3)$/);
+        expect(pkg, name).toMatch(
+          /^@aws-sdk\/(client-dynamodb|lib-dynamodb|client-secrets-manager|client-s3|client-sqs|client-dynamodb-streams|util-dynamodb)$/,
+        );
     }
   });
 
   it('every bundle loads as ESM and exports its handler', async () => {
-    for (const name of [...deployed, 'authorizer', ...jobs]) expect(typeof (await load(name)), name).toBe('function');
+    for (const name of [...deployed, 'authorizer', ...jobs, ...pipeline])
+      expect(typeof (await load(name)), name).toBe('function');
   });
 
   it('the bundled docs function answers $default with a problem+json 404', async () => {
@@ -595,6 +611,7 @@ describe('the bundles run', () => {
       inactivePurged: 0,
       proofPurged: 0,
       redactedEvents: 0,
+      expiredConsents: 0,
       failed: 0,
     });
     await expect(retention({ tenant, days: 3 })).rejects.toThrow();

@@ -68,14 +68,28 @@ describe('the retention job against DynamoDB Local', () => {
     const before = await Promise.all(Object.values(s).map((k) => listEvents(db, tenant, k)));
     const states = await Promise.all(Object.values(s).map((k) => getState(db, tenant, k)));
     const [report] = await runRetention(db, { tenant, dryRun: true, now: NOW });
-    expect(report).toEqual({ tenant, dryRun: true, purged: expected(), redactedEvents: 2, failed: 0 });
+    expect(report).toEqual({
+      tenant,
+      dryRun: true,
+      purged: expected(),
+      redactedEvents: 2,
+      expiredConsents: 0,
+      failed: 0,
+    });
     expect(await Promise.all(Object.values(s).map((k) => listEvents(db, tenant, k)))).toEqual(before);
     expect(await Promise.all(Object.values(s).map((k) => getState(db, tenant, k)))).toEqual(states);
   });
 
   it('purges inactive subjects to a tombstone, ends expired proof, deletes old signal details', async () => {
     const [report] = await runRetention(db, { tenant, dryRun: false, now: NOW });
-    expect(report).toEqual({ tenant, dryRun: false, purged: expected(), redactedEvents: 2, failed: 0 });
+    expect(report).toEqual({
+      tenant,
+      dryRun: false,
+      purged: expected(),
+      redactedEvents: 2,
+      expiredConsents: 0,
+      failed: 0,
+    });
 
     // Inactive: erased like a request, reason retention, recorded by the job; the public proof stays.
     for (const key of [s.inactive, s.oldSignalsOnly]) {
@@ -116,7 +130,7 @@ describe('the retention job against DynamoDB Local', () => {
 
   it('finds nothing more to do on the next run', async () => {
     const [report] = await runRetention(db, { tenant, dryRun: false, now: NOW });
-    expect(report).toEqual({ tenant, dryRun: false, purged: [], redactedEvents: 0, failed: 0 });
+    expect(report).toEqual({ tenant, dryRun: false, purged: [], redactedEvents: 0, expiredConsents: 0, failed: 0 });
   });
 });
 
@@ -139,8 +153,15 @@ describe('the retention job across tenants', () => {
     const dry = await runRetention(db, { dryRun: true, now: NOW });
     expect(dry).toEqual(
       [
-        { tenant: lenient, dryRun: true, purged: [], redactedEvents: 0, failed: 0 },
-        { tenant: strict, dryRun: true, purged: [{ subjectKey: a, reason: 'inactive' }], redactedEvents: 0, failed: 0 },
+        { tenant: lenient, dryRun: true, purged: [], redactedEvents: 0, expiredConsents: 0, failed: 0 },
+        {
+          tenant: strict,
+          dryRun: true,
+          purged: [{ subjectKey: a, reason: 'inactive' }],
+          redactedEvents: 0,
+          expiredConsents: 0,
+          failed: 0,
+        },
       ].sort((x, y) => x.tenant.localeCompare(y.tenant)),
     );
     await runRetention(db, { dryRun: false, now: NOW });

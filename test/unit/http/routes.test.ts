@@ -26,11 +26,13 @@ const handlerOf = (route: Route) => handlers.get(routeKey(route)) as RouteHandle
 const functionOf = (route: Route) => loaded.get(route.fn) as FunctionHandler;
 
 describe('the route table and the handlers', () => {
-  it('has one function folder per function of the table; only the authorizer and the scheduled jobs serve no route', () => {
+  it('has one function folder per function of the table; only the authorizer, the scheduled jobs and the change-event pipeline serve no route', () => {
     expect(functions.map(([folder]) => folder)).toEqual([...FUNCTIONS].sort());
     for (const [folder, handler] of functions) expect(handler.fn).toBe(folder);
     expect(folders.filter((folder) => !functions.some(([name]) => name === folder))).toEqual([
       'authorizer',
+      'delivery',
+      'dispatcher',
       'retention',
       'sealer',
     ]);
