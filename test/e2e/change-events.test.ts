@@ -160,9 +160,10 @@ describeLocal('change events out', () => {
       // In order: the first time each change arrived follows the ledger's order.
       const firstSeen = [...new Set(receiver.received.filter(ofSubject(subjectKey)).map((r) => r.id))];
       expect(firstSeen).toEqual(ledger.map((e: { eventId: string }) => `msg_${e.eventId}`));
-      // Accepted once each (a 200), every one signed.
+      // Each accepted (a 200) — at least once: a 200 that comes after the sender's timeout is sent again, with
+      // the same webhook-id, which is how a receiver recognises it — and every one signed.
       const accepted = receiver.received.filter((r) => ofSubject(subjectKey)(r) && r.answered === 200);
-      expect(accepted.map((r) => r.id)).toEqual(firstSeen);
+      expect([...new Set(accepted.map((r) => r.id))]).toEqual(firstSeen);
       for (const r of receiver.received.filter(ofSubject(subjectKey)))
         expect(r.verifiedWith).toEqual([endpoint.secret]);
     }

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DEFAULT_BLOCK_BASE_RATE } from '#domain/policy.ts';
 import { getDb } from '#store/db.ts';
 import { keys } from '#store/table.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
@@ -361,7 +362,7 @@ describeLocal('SendGrid connector', () => {
     );
     expect(ledger.find((e: { type: string }) => e.type === 'signal.recorded')).toMatchObject({
       channel: 'email',
-      data: { type: 'recipient_unreachable', blockLikelihood: 0, level: 'none' },
+      data: { type: 'recipient_unreachable', blockLikelihood: DEFAULT_BLOCK_BASE_RATE, level: 'none' },
       actor: { type: 'webhook', provider: 'sendgrid' },
     });
     for (const purpose of ['marketing', 'newsletter']) {
@@ -394,7 +395,7 @@ describeLocal('SendGrid connector', () => {
     expect((await deliver(bounce)).body.recorded).toBe(1);
     const gate = await api.gateCheck(person, 'email');
     expect(gate.body.decision).toBe('allow');
-    expect(gate.body.blockLikelihood).toBe(0);
+    expect(gate.body.blockLikelihood).toBe(DEFAULT_BLOCK_BASE_RATE);
   });
 
   it('records the good events of a batch and counts the unusable ones', async () => {
@@ -550,7 +551,7 @@ describeLocal('Amazon SES connector (through SNS)', () => {
     expect((await eventsOf(person)).at(-1)).toMatchObject({
       type: 'signal.recorded',
       channel: 'email',
-      data: { type: 'recipient_unreachable', blockLikelihood: 0 },
+      data: { type: 'recipient_unreachable', blockLikelihood: DEFAULT_BLOCK_BASE_RATE },
     });
     const other = { email: email() };
     const transient = bounce(other.email);
