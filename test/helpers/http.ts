@@ -118,3 +118,17 @@ export function client(baseUrl: string, key?: string) {
     },
   };
 }
+
+/** `fetch` for tests that need the raw Response (forms, signed bodies, spawned servers): the response is validated against the OpenAPI document too. */
+export async function validatedFetch(url: string, init?: RequestInit): Promise<Response> {
+  const res = await fetch(url, init);
+  const path = new URL(url).pathname;
+  await assertConforms({
+    method: init?.method ?? 'GET',
+    path,
+    status: res.status,
+    headers: res.headers,
+    text: await res.clone().text(),
+  });
+  return res;
+}
