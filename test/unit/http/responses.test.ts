@@ -132,3 +132,24 @@ describe('the response validator', () => {
     ]);
   });
 });
+
+describe('the response validator on unrouted requests', () => {
+  it('accepts the routing problems (404 no route, 405 other method) and nothing else', async () => {
+    const routing = (status: number, code: string) => ({
+      'content-type': 'application/problem+json',
+      body: JSON.stringify({
+        type: `https://consent-gate.dev/problems/${code}`,
+        title: 'x',
+        status,
+        code,
+        detail: 'x',
+      }),
+    });
+    expect(await responseProblems(observed('GET', '/v2/nothing', 404, routing(404, 'not_found')))).toEqual([]);
+    expect(await responseProblems(observed('DELETE', '/v1/policy', 405, routing(405, 'method_not_allowed')))).toEqual(
+      [],
+    );
+    const page = { 'content-type': 'text/html', body: '<p>no</p>' };
+    expect(await responseProblems(observed('GET', '/v2/nothing', 404, page))).not.toEqual([]);
+  });
+});
