@@ -30,7 +30,7 @@ const _allWarnings: [Missing<WarningCode, typeof WARNING_CODES>] extends [never]
 void _allReasons;
 void _allWarnings;
 
-const Time = z.string().describe('ISO 8601 time, UTC');
+const Time = z.iso.datetime({ offset: true }).describe('ISO 8601 time');
 const Channel = z.enum(CHANNELS);
 const SubjectKey = z.string().describe('Pseudonymous subject key (keyed hash of the normalised identifier)');
 const Level = z.enum(['none', 'suspected', 'likely']);

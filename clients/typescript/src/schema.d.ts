@@ -731,7 +731,10 @@ export interface operations {
                         purpose: string;
                         /** @constant */
                         status: "granted";
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         grantedAt: string;
                         expiresAt: string | null;
                         /** @description Hash of the ledger event (chain head) */
@@ -905,7 +908,10 @@ export interface operations {
                             channel: string;
                             purpose: string;
                         }[];
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         withdrawnAt: string;
                     };
                 };
@@ -1063,7 +1069,10 @@ export interface operations {
                                 level: "none" | "suspected" | "likely";
                                 signals: {
                                     type: string;
-                                    /** @description ISO 8601 time, UTC */
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO 8601 time
+                                     */
                                     observedAt: string;
                                     weight: number;
                                     contribution: number;
@@ -1209,9 +1218,15 @@ export interface operations {
                             eventId: string;
                             seq: number;
                             type: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             at: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             recordedAt?: string;
                             actor?: {
                                 type: string;
@@ -1382,7 +1397,10 @@ export interface operations {
                         })[];
                         consent: {
                             eventId: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             grantedAt: string;
                             noticeVersion: string;
                         } | null;
@@ -1540,7 +1558,10 @@ export interface operations {
                             })[];
                             consent: {
                                 eventId: string;
-                                /** @description ISO 8601 time, UTC */
+                                /**
+                                 * Format: date-time
+                                 * @description ISO 8601 time
+                                 */
                                 grantedAt: string;
                                 noticeVersion: string;
                             } | null;
@@ -1682,14 +1703,26 @@ export interface operations {
                             requestId: string;
                             /** @enum {string} */
                             status: "received" | "completed" | "overdue" | "cancelled";
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             receivedAt: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             dueBy: string;
                             completedAt: string | null;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             cancelledAt?: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             extendedAt?: string;
                             extensionMonths?: 1 | 2;
                             extensionReason?: string;
@@ -1699,7 +1732,10 @@ export interface operations {
                             /** @description Once completed: what is kept, why and until when */
                             kept: ({
                                 proof: string;
-                                /** @description ISO 8601 time, UTC */
+                                /**
+                                 * Format: date-time
+                                 * @description ISO 8601 time
+                                 */
                                 proofUntil: string;
                                 tombstone: string;
                                 why: unknown[];
@@ -1817,14 +1853,26 @@ export interface operations {
                         requestId: string;
                         /** @enum {string} */
                         status: "received" | "completed" | "overdue" | "cancelled";
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         receivedAt: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         dueBy: string;
                         completedAt: string | null;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         cancelledAt?: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         extendedAt?: string;
                         extensionMonths?: 1 | 2;
                         extensionReason?: string;
@@ -1834,7 +1882,10 @@ export interface operations {
                         /** @description Once completed: what is kept, why and until when */
                         kept: ({
                             proof: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             proofUntil: string;
                             tombstone: string;
                             why: unknown[];
@@ -1967,14 +2018,26 @@ export interface operations {
                         requestId: string;
                         /** @enum {string} */
                         status: "received" | "completed" | "overdue" | "cancelled";
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         receivedAt: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         dueBy: string;
                         completedAt: string | null;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         cancelledAt?: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         extendedAt?: string;
                         extensionMonths?: 1 | 2;
                         extensionReason?: string;
@@ -1984,7 +2047,10 @@ export interface operations {
                         /** @description Once completed: what is kept, why and until when */
                         kept: ({
                             proof: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             proofUntil: string;
                             tombstone: string;
                             why: unknown[];
@@ -2086,14 +2152,26 @@ export interface operations {
                         requestId: string;
                         /** @enum {string} */
                         status: "received" | "completed" | "overdue" | "cancelled";
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         receivedAt: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         dueBy: string;
                         completedAt: string | null;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         cancelledAt?: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         extendedAt?: string;
                         extensionMonths?: 1 | 2;
                         extensionReason?: string;
@@ -2103,7 +2181,10 @@ export interface operations {
                         /** @description Once completed: what is kept, why and until when */
                         kept: ({
                             proof: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             proofUntil: string;
                             tombstone: string;
                             why: unknown[];
@@ -2247,14 +2328,26 @@ export interface operations {
                         requestId: string;
                         /** @enum {string} */
                         status: "received" | "completed" | "overdue" | "cancelled";
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         receivedAt: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         dueBy: string;
                         completedAt: string | null;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         cancelledAt?: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         extendedAt?: string;
                         extensionMonths?: 1 | 2;
                         extensionReason?: string;
@@ -2264,7 +2357,10 @@ export interface operations {
                         /** @description Once completed: what is kept, why and until when */
                         kept: ({
                             proof: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             proofUntil: string;
                             tombstone: string;
                             why: unknown[];
@@ -2421,14 +2517,26 @@ export interface operations {
                         requestId: string;
                         /** @enum {string} */
                         status: "received" | "completed" | "overdue" | "cancelled";
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         receivedAt: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         dueBy: string;
                         completedAt: string | null;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         cancelledAt?: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         extendedAt?: string;
                         extensionMonths?: 1 | 2;
                         extensionReason?: string;
@@ -2438,7 +2546,10 @@ export interface operations {
                         /** @description Once completed: what is kept, why and until when */
                         kept: ({
                             proof: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             proofUntil: string;
                             tombstone: string;
                             why: unknown[];
@@ -2607,7 +2718,10 @@ export interface operations {
                         preferencesUrl: string;
                         token: string;
                         preferencesToken: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         expiresAt: string;
                         /** @description Value of the e-mail `List-Unsubscribe` header (RFC 2369) */
                         listUnsubscribe: string;
@@ -3044,9 +3158,15 @@ export interface operations {
                             eventId: string;
                             seq: number;
                             type: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             at: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             recordedAt?: string;
                             actor?: {
                                 type: string;
@@ -3193,7 +3313,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         generatedAt: string;
                         legalBasis: string;
                         controller: {
@@ -3275,7 +3398,10 @@ export interface operations {
                                 level: "none" | "suspected" | "likely";
                                 signals: {
                                     type: string;
-                                    /** @description ISO 8601 time, UTC */
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO 8601 time
+                                     */
                                     observedAt: string;
                                     weight: number;
                                     contribution: number;
@@ -3293,7 +3419,10 @@ export interface operations {
                         logReceipts: {
                             eventId: string;
                             type: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             at: string;
                             receiptUrl: string;
                         }[];
@@ -3304,25 +3433,37 @@ export interface operations {
                             };
                             url: string | null;
                             purposes: string[];
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             effectiveAt: string;
                             reconsentRequired: boolean;
                             /** @description SHA-256 of the RFC 8785 canonical JSON of the content */
                             hash: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             registeredAt: string;
                         }[];
                         erasure: {
                             requestId: string;
                             /** @enum {string} */
                             status: "received" | "completed";
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             receivedAt: string;
                             erasedAt: string | null;
                         } | null;
                         kept: ({
                             proof: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             proofUntil: string;
                             tombstone: string;
                             why: unknown[];
@@ -3335,9 +3476,15 @@ export interface operations {
                             eventId: string;
                             seq: number;
                             type: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             at: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             recordedAt?: string;
                             actor?: {
                                 type: string;
@@ -3584,9 +3731,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         from: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         to: string;
                         subjects: number;
                         events: number;
@@ -3697,9 +3850,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         from: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         to: string;
                         total: number;
                         days: {
@@ -3827,21 +3986,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         now: string;
                         requests: {
                             requestId: string;
                             /** @enum {string} */
                             status: "received" | "completed" | "overdue" | "cancelled";
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             receivedAt: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             dueBy: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             completedAt?: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             cancelledAt?: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             extendedAt?: string;
                             extensionMonths?: 1 | 2;
                             extensionReason?: string;
@@ -3851,7 +4028,10 @@ export interface operations {
                             /** @description Once completed: what is kept, why and until when */
                             kept: ({
                                 proof: string;
-                                /** @description ISO 8601 time, UTC */
+                                /**
+                                 * Format: date-time
+                                 * @description ISO 8601 time
+                                 */
                                 proofUntil: string;
                                 tombstone: string;
                                 why: unknown[];
@@ -4312,9 +4492,15 @@ export interface operations {
                             eventId: string;
                             seq: number;
                             type: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             at: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             recordedAt?: string;
                             actor?: {
                                 type: string;
@@ -4564,7 +4750,10 @@ export interface operations {
                         level: "none" | "suspected" | "likely";
                         signals: {
                             type: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             observedAt: string;
                             weight: number;
                             contribution: number;
@@ -5375,12 +5564,18 @@ export interface operations {
                             version: string;
                             url: string | null;
                             purposes: string[];
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             effectiveAt: string;
                             reconsentRequired: boolean;
                             /** @description SHA-256 of the RFC 8785 canonical JSON of the content */
                             hash: string;
-                            /** @description ISO 8601 time, UTC */
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
                             registeredAt: string;
                         }[];
                     };
@@ -5483,12 +5678,18 @@ export interface operations {
                         };
                         url: string | null;
                         purposes: string[];
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         effectiveAt: string;
                         reconsentRequired: boolean;
                         /** @description SHA-256 of the RFC 8785 canonical JSON of the content */
                         hash: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         registeredAt: string;
                     };
                 };
@@ -5508,12 +5709,18 @@ export interface operations {
                         };
                         url: string | null;
                         purposes: string[];
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         effectiveAt: string;
                         reconsentRequired: boolean;
                         /** @description SHA-256 of the RFC 8785 canonical JSON of the content */
                         hash: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         registeredAt: string;
                     };
                 };
@@ -5644,12 +5851,18 @@ export interface operations {
                         };
                         url: string | null;
                         purposes: string[];
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         effectiveAt: string;
                         reconsentRequired: boolean;
                         /** @description SHA-256 of the RFC 8785 canonical JSON of the content */
                         hash: string;
-                        /** @description ISO 8601 time, UTC */
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 time
+                         */
                         registeredAt: string;
                     };
                 };
