@@ -39,7 +39,13 @@ type LambdaHandler = (event: ApiEvent, context: Context) => Promise<HttpResult>;
  * The handler of one route of the table, carrying that route's key and the schemas that validate its
  * requests: `dispatch` routes by the key, the OpenAPI document shows the schemas.
  */
-export type RouteHandler = LambdaHandler & { route: RouteKey; body?: z.ZodType; query?: z.ZodType };
+export type RouteHandler = LambdaHandler & {
+  route: RouteKey;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  /** Honours `Idempotency-Key` (documented as such). */
+  idempotent?: boolean;
+};
 
 /** The table's scope of `key`; throws (at module load) when the table and the kind of handler disagree. */
 function tableScope(key: RouteKey, scoped: boolean): Scope | undefined {
@@ -87,7 +93,7 @@ export function api<B extends z.ZodType | undefined = undefined, Q extends z.Zod
       }),
     );
   });
-  return Object.assign(run, { route: key, body: options.body, query: options.query });
+  return Object.assign(run, { route: key, body: options.body, query: options.query, idempotent: options.idempotent });
 }
 
 /** A public route (no API key): errors still become problem+json. */

@@ -7,7 +7,7 @@ import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, expect, inject, it } from 'vitest';
 import { freePort } from '#infra/local/dynamo.ts';
 import { getDb } from '#store/db.ts';
-import { describeLocal } from '../helpers/http.ts';
+import { describeLocal, validatedFetch } from '../helpers/http.ts';
 
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -88,10 +88,10 @@ describeLocal('npm start (the local runtime)', { timeout: 180_000 }, () => {
     expect(first.url).toBe(`http://127.0.0.1:${port}`);
     expect(first.output()).toContain('tenant:  acme');
     const auth = { authorization: `Bearer ${first.key}`, ...json };
-    expect(await (await fetch(`${first.url}/v1/health`)).json()).toEqual({ status: 'ok' });
+    expect(await (await validatedFetch(`${first.url}/v1/health`)).json()).toEqual({ status: 'ok' });
     const subject = { phone: '+33612345678' };
     const secretEmail = 'private.person@example.org';
-    const granted = await fetch(`${first.url}/v1/consents`, {
+    const granted = await validatedFetch(`${first.url}/v1/consents`, {
       method: 'POST',
       headers: auth,
       body: JSON.stringify({
@@ -103,12 +103,12 @@ describeLocal('npm start (the local runtime)', { timeout: 180_000 }, () => {
       }),
     });
     expect(granted.status).toBe(201);
-    await fetch(`${first.url}/v1/consents`, {
+    await validatedFetch(`${first.url}/v1/consents`, {
       method: 'POST',
       headers: auth,
       body: JSON.stringify({ subject: { email: secretEmail }, channel: 'email', source: 'api', noticeVersion: 'v1' }),
     });
-    await fetch(`${first.url}/v1/consents`, {
+    await validatedFetch(`${first.url}/v1/consents`, {
       method: 'POST',
       headers: auth,
       body: '{"subject":{"phone":"+33699999999"',
@@ -136,7 +136,7 @@ describeLocal('npm start (the local runtime)', { timeout: 180_000 }, () => {
     // Restart on the same data: same key, same consent.
     const second = await start({ DATA_DIR: dataDir, PORT: port, DEV_TENANT: 'acme' });
     expect(second.key).toBe(first.key);
-    const gate = await fetch(`${second.url}/v1/gate/check`, {
+    const gate = await validatedFetch(`${second.url}/v1/gate/check`, {
       method: 'POST',
       headers: auth,
       body: JSON.stringify({ subject, channel: 'sms' }),
@@ -166,7 +166,7 @@ describeLocal('npm start (the local runtime)', { timeout: 180_000 }, () => {
     const port = String(await freePort());
     const run = await start({ DATA_DIR: 'memory', PORT: port, DEV_API_KEY: 'dev-key-for-tests-0001' });
     expect(run.key).toBe('dev-key-for-tests-0001');
-    const res = await fetch(`${run.url}/v1/gate/check`, {
+    const res = await validatedFetch(`${run.url}/v1/gate/check`, {
       method: 'POST',
       headers: { authorization: 'Bearer dev-key-for-tests-0001', ...json },
       body: JSON.stringify({ subject: { phone: '+33612345678' }, channel: 'whatsapp' }),
@@ -191,7 +191,7 @@ describeLocal('npm start (the local runtime)', { timeout: 180_000 }, () => {
     expect(run.output()).toContain(`DynamoDB at ${inject('dynamoEndpoint')}, table ${table}`);
     const tables = await getDb().client.send(new ListTablesCommand({}));
     expect(tables.TableNames).toContain(table);
-    const res = await fetch(`${run.url}/v1/consents`, {
+    const res = await validatedFetch(`${run.url}/v1/consents`, {
       method: 'POST',
       headers: { authorization: 'Bearer dev-key-endpoint-0001', ...json },
       body: JSON.stringify({ subject: { externalId: 'crm-1' }, channel: 'push', source: 'api', noticeVersion: 'v1' }),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { grantBody, tenantWithKey } from '../helpers/factories.ts';
-import { client, describeLocal, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer, validatedFetch } from '../helpers/http.ts';
 import { change, envelope, sign, status } from '../helpers/whatsapp.ts';
 
 const previous = process.env.POWERTOOLS_METRICS_DISABLED;
@@ -90,7 +90,7 @@ describeLocal('operational metrics (Powertools EMF)', () => {
       ]),
     );
     const deliver = () =>
-      fetch(`${server.url}/v1/webhooks/whatsapp`, {
+      validatedFetch(`${server.url}/v1/webhooks/whatsapp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-hub-signature-256': sign(raw, SECRET) },
         body: raw,

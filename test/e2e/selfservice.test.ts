@@ -4,7 +4,7 @@ import { getSecrets } from '#shared/secrets.ts';
 import { getDb } from '#store/db.ts';
 import { getState } from '#store/subjects.ts';
 import { email, grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
-import { client, describeLocal, startServer } from '../helpers/http.ts';
+import { client, describeLocal, startServer, validatedFetch } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let api: ReturnType<typeof client>;
@@ -145,7 +145,7 @@ describeLocal('opt-out page', () => {
     const link = await links(subject, 'email');
     const body = new FormData();
     body.set('List-Unsubscribe', 'One-Click');
-    const res = await fetch(link.url, { method: 'POST', body });
+    const res = await validatedFetch(link.url, { method: 'POST', body });
     expect(res.status).toBe(200);
     expect((await api.gateCheck(subject, 'email')).body.reasons[0].code).toBe('consent_withdrawn');
     expect((await api.events(link.subjectKey)).at(-1)).toMatchObject({ source: 'one_click' });

@@ -4,6 +4,7 @@ import { describe, it } from 'vitest';
 import { ensureTable } from '#infra/local/bootstrap.ts';
 import { createLocalServer } from '#infra/local/server.ts';
 import { type Db, setDb } from '#store/db.ts';
+import { assertConforms } from './openapi-validator.ts';
 
 /**
  * A deployed stage to test instead of the local server: `API_URL` (the stack's ApiUrl output) and
@@ -64,7 +65,7 @@ export async function startServerOnTable(db: Db): Promise<{ url: string; close: 
   };
 }
 
-/** A small client for one base URL and key. */
+/** A small client for one base URL and key; every response is validated against the OpenAPI document. */
 export function client(baseUrl: string, key?: string) {
   async function call<T = any>(
     method: string,
@@ -84,6 +85,8 @@ export function client(baseUrl: string, key?: string) {
       body: payload,
     });
     const text = await res.text();
+    // Every response a test receives must be what the OpenAPI document says (a test fails otherwise).
+    await assertConforms({ method, path, status: res.status, headers: res.headers, text });
     let parsed: unknown = text;
     if ((res.headers.get('content-type') ?? '').includes('json')) {
       try {
@@ -114,4 +117,18 @@ export function client(baseUrl: string, key?: string) {
       return res.status === 404 ? [] : res.body.events;
     },
   };
+}
+
+/** `fetch` for tests that need the raw Response (forms, signed bodies, spawned servers): the response is validated against the OpenAPI document too. */
+export async function validatedFetch(url: string, init?: RequestInit): Promise<Response> {
+  const res = await fetch(url, init);
+  const path = new URL(url).pathname;
+  await assertConforms({
+    method: init?.method ?? 'GET',
+    path,
+    status: res.status,
+    headers: res.headers,
+    text: await res.clone().text(),
+  });
+  return res;
 }
