@@ -4,11 +4,13 @@ import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
 import { NotFoundError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
+import { parseOrThrow } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import {
   ErasureCancelSchema,
   ErasureExtendSchema,
   ErasureListQuerySchema,
+  ErasureRequestIdSchema,
   ErasureRequestSchema,
 } from '#shared/schemas/erasure.ts';
 import { getDb } from '#store/db.ts';
@@ -34,7 +36,7 @@ const view = (request: ErasureRequest, policy: Policy, now = Date.now()) => ({
 async function requestOf(event: ApiEvent, tenant: string) {
   const db = getDb();
   const [request, policy] = await Promise.all([
-    getErasureRequest(db, tenant, event.pathParameters?.requestId ?? ''),
+    getErasureRequest(db, tenant, parseOrThrow(ErasureRequestIdSchema, event.pathParameters?.requestId, 'requestId')),
     getPolicy(db, tenant),
   ]);
   if (!request) throw new NotFoundError('no such erasure request', 'erasure_request_not_found');

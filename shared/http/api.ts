@@ -4,7 +4,7 @@ import type * as z from 'zod';
 import type { Actor } from '#domain/ledger.ts';
 import type { Principal, Scope } from '#shared/auth/api-keys.ts';
 import { idempotency } from './idempotency.ts';
-import { type ApiEvent, apiHeaders, jsonBody, problemJson, requireScope } from './middlewares.ts';
+import { type ApiEvent, apiHeaders, jsonBody, problemJson, requireScope, wellFormedRequest } from './middlewares.ts';
 import { type HttpResult, jsonResponse } from './problem.ts';
 import { type PublicRouteKey, type RouteKey, routeOf, type ScopedRouteKey } from './routes.ts';
 import { parseOrThrow } from './validation.ts';
@@ -71,7 +71,8 @@ export function api<B extends z.ZodType | undefined = undefined, Q extends z.Zod
   const chain = middy<ApiEvent, HttpResult, Error, Context>()
     .use(apiHeaders())
     .use(problemJson())
-    .use(requireScope(tableScope(key, true) as Scope));
+    .use(requireScope(tableScope(key, true) as Scope))
+    .use(wellFormedRequest());
   if (options.body) chain.use(jsonBody(options.body));
   if (options.idempotent) chain.use(idempotency());
   const run = chain.handler(async (event) => {
@@ -94,6 +95,10 @@ export function api<B extends z.ZodType | undefined = undefined, Q extends z.Zod
 export function publicRoute(key: PublicRouteKey, handler: (event: ApiEvent) => Promise<HttpResult>) {
   return publicHandler(
     key,
-    middy<ApiEvent, HttpResult, Error, Context>().use(apiHeaders()).use(problemJson()).handler(handler),
+    middy<ApiEvent, HttpResult, Error, Context>()
+      .use(apiHeaders())
+      .use(problemJson())
+      .use(wellFormedRequest())
+      .handler(handler),
   );
 }

@@ -36,3 +36,54 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, pat
   const what = path ?? 'the request body';
   throw new ValidationError(`${what} is invalid — ${first.join('; ')}${errors.length > 3 ? '; …' : ''}`, errors);
 }
+
+/** A lone UTF-16 surrogate: JSON's `"\\ud800"` parses to one, and no byte encoding (UTF-8, DynamoDB, hashes) can carry it. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * DynamoDB stores numbers from 1E-130 to 9.9999999999999999999999999999999999999E+125 (and 0): anything
+ * else would be refused by the store, a 503 for what is bad input. JSON numbers outside are refused here.
+ */
+const storableNumber = (n: number) => n === 0 || (Math.abs(n) >= 1e-130 && Math.abs(n) < 1e125);
+
+/**
+ * Checks a parsed request value once, whatever the route's schema: every string (object keys included) is
+ * well-formed Unicode (400 `invalid_unicode` otherwise) and every number is one the store can keep (400
+ * `validation_failed`). `path` names where the value came from (`query`, `requestId`) in the field errors.
+ */
+export function assertWellFormed(value: unknown, path: readonly PropertyKey[] = []): void {
+  const where = () => issuePath(path) || '(body)';
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) {
+      const message = 'is not well-formed Unicode (it holds a lone UTF-16 surrogate)';
+      throw new ValidationError(`${where()} ${message}`, [{ path: where(), message }], 'invalid_unicode');
+    }
+  } else if (typeof value === 'number') {
+    if (!storableNumber(value)) {
+      const message = 'must be 0 or between 1e-130 and 1e125 in magnitude';
+      throw new ValidationError(`${where()} ${message}`, [{ path: where(), message }]);
+    }
+  } else if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) assertWellFormed(item, [...path, i]);
+  } else if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      assertWellFormed(key, [...path, key]);
+      assertWellFormed(item, [...path, key]);
+    }
+  }
+}
+
+/**
+ * A copy of a parsed value with every lone surrogate replaced by U+FFFD, for payloads that cannot be refused
+ * (a provider's signed webhook: a 4xx makes it redeliver the whole batch, STOPs included, forever).
+ */
+export function withWellFormedStrings<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(/\p{Surrogate}/gu, '\uFFFD') as T;
+  if (Array.isArray(value)) return value.map(withWellFormedStrings) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [withWellFormedStrings(k), withWellFormedStrings(v)]),
+    ) as T;
+  }
+  return value;
+}

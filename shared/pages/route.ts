@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { publicHandler } from '#http/api.ts';
 import { type ProblemError, toProblem } from '#http/errors.ts';
-import { type ApiEvent, MAX_BODY_BYTES, rawBody } from '#http/middlewares.ts';
+import { type ApiEvent, MAX_BODY_BYTES, rawBody, wellFormedRequest } from '#http/middlewares.ts';
 import type { HttpResult } from '#http/problem.ts';
 import type { PublicRouteKey } from '#http/routes.ts';
 import { logger } from '#shared/log.ts';
@@ -49,6 +49,7 @@ export function pageRoute(key: PublicRouteKey, handler: (event: ApiEvent, lang: 
         request.response = htmlResponse(500, lang, errorPage(lang, 'generic'));
       },
     })
+    .use(wellFormedRequest())
     .handler((event) => handler(event, requestLang(event)));
   return publicHandler(key, page);
 }

@@ -21,6 +21,11 @@ export const ErasureExtendSchema = z.strictObject({
   months: z.union([z.literal(1), z.literal(2)]),
 });
 
+/** An erasure request id as `POST /v1/erasure-requests` hands them out (`er_` and a ULID). */
+export const ErasureRequestIdSchema = z
+  .string()
+  .regex(/^er_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an erasure request id such as er_01JD3Z6Q5V9XGZ3E1M1C4V7N2B');
+
 export const ERASURE_STATUSES = ['received', 'completed', 'overdue', 'cancelled'] as const;
 export const ErasureListQuerySchema = z.strictObject({
   status: z.enum(ERASURE_STATUSES).optional(),
