@@ -1,0 +1,27 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Resources, synthStack } from './stack-fixture.ts';
+
+const cleanups: (() => void)[] = [];
+const synth = (...args: Parameters<typeof synthStack>) => {
+  const result = synthStack(...args);
+  cleanups.push(result.cleanup);
+  return result;
+};
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
+
+const functions = (resources: Resources) =>
+  Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment);
+
+// Settings only: CDK skips bundling here (`aws:cdk:bundling-stacks`).
+describe('the edges the stack configures', () => {
+  it('tells every function its own timeout (the idempotency lease is counted from it)', () => {
+    const { resources } = synth({}, { bundle: false });
+    const ours = functions(resources).filter((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME);
+    expect(ours.length).toBeGreaterThan(10);
+    for (const fn of ours) {
+      expect(fn.Properties.Environment.Variables.FUNCTION_TIMEOUT_SECONDS).toBe(String(fn.Properties.Timeout));
+    }
+  });
+});
