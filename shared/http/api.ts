@@ -27,8 +27,11 @@ export interface ApiOptions<B extends z.ZodType | undefined, Q extends z.ZodType
   body?: B;
   /** Validates the query string (a 400 `query is invalid` otherwise). */
   query?: Q;
-  /** Honour `Idempotency-Key` (writes). */
-  idempotent?: boolean;
+  /**
+   * Honour `Idempotency-Key` (writes); a function of the parsed body for routes that write only for some
+   * bodies (a gate check with `record: true`): a read-only request ignores the key and is never replayed.
+   */
+  idempotent?: boolean | ((body: Parsed<B>) => boolean);
 }
 
 type Parsed<S> = S extends z.ZodType ? z.infer<S> : undefined;
@@ -74,7 +77,10 @@ export function api<B extends z.ZodType | undefined = undefined, Q extends z.Zod
     .use(requireScope(tableScope(key, true) as Scope))
     .use(wellFormedRequest());
   if (options.body) chain.use(jsonBody(options.body));
-  if (options.idempotent) chain.use(idempotency());
+  const { idempotent } = options;
+  if (idempotent) {
+    chain.use(idempotency(typeof idempotent === 'function' ? (e) => idempotent(e.parsedBody as Parsed<B>) : undefined));
+  }
   const run = chain.handler(async (event) => {
     const query = options.query && parseOrThrow(options.query, event.queryStringParameters ?? {}, 'query');
     return toResult(

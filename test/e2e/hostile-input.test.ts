@@ -145,3 +145,24 @@ describeLocal('hostile input: encodings', () => {
     expect(res.status).toBe(201);
   });
 });
+
+describeLocal('hostile input: retries', () => {
+  it('a retried record:true gate check with the same Idempotency-Key counts the send once', async () => {
+    const subject = { phone: phone() };
+    expect((await api.post('/v1/consents', grantBody({ subject }))).status).toBe(201);
+    const headers = { 'idempotency-key': `gate-${Date.now()}` };
+    const body = { subject, channel: 'whatsapp', record: true };
+    const first = await api.post('/v1/gate/check', body, { headers });
+    const retry = await api.post('/v1/gate/check', body, { headers });
+    expect(first.body).toMatchObject({ decision: 'allow', recorded: true });
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.decisionId).toBe(first.body.decisionId);
+    const sends = (await api.events(first.body.subjectKey)).filter((e) => e.type === 'send.recorded');
+    expect(sends).toHaveLength(1);
+    // A read-only check ignores the key: it always answers from the state as it is now.
+    const readOnly = await api.post('/v1/gate/check', { subject, channel: 'whatsapp' }, { headers });
+    expect(readOnly.headers.get('idempotent-replayed')).toBeNull();
+    expect(readOnly.body.decisionId).not.toBe(first.body.decisionId);
+  });
+});
