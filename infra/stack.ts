@@ -20,7 +20,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
+import { answersHead, FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { CheckpointBucket } from './constructs/checkpoint-bucket.ts';
 import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
@@ -245,7 +245,8 @@ export class ConsentGateStack extends Stack {
     for (const route of ROUTES) {
       const created = this.api.addRoutes({
         path: route.path,
-        methods: [HttpMethod[route.method]],
+        // Public GETs answer HEAD too (pages probed by link checkers): the function serves it as its GET.
+        methods: answersHead(route) ? [HttpMethod.GET, HttpMethod.HEAD] : [HttpMethod[route.method]],
         integration: integration(route.fn),
         // Protected routes go through the key authorizer (the function then checks the route's scope);
         // public ones (health, pages, the signed WhatsApp webhook) do not.

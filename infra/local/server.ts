@@ -6,7 +6,7 @@ import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, type Proble
 import type { ApiEvent } from '#http/middlewares.ts';
 import { MAX_BODY_BYTES } from '#http/middlewares.ts';
 import { type HttpResult, internalError, problemResponse } from '#http/problem.ts';
-import { type FunctionName, matchRoute, type Route, routeKey } from '#http/routes.ts';
+import { type FunctionName, matchHead, matchRoute, type Route, routeKey } from '#http/routes.ts';
 import { logger } from '#shared/log.ts';
 
 type LambdaHandler = (event: ApiEvent, context: Context) => Promise<HttpResult>;
@@ -114,14 +114,14 @@ function toEvent(req: IncomingMessage, url: URL, route: Route, params: Record<st
   };
 }
 
-function send(res: ServerResponse, result: HttpResult) {
+function send(res: ServerResponse, result: HttpResult, head = false) {
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
   const body = result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
   headers['content-length'] = String(body.length);
   res.writeHead(result.statusCode, headers);
-  res.end(body);
+  res.end(head ? undefined : body);
 }
 
 /**
@@ -138,7 +138,8 @@ function requestUrl(req: IncomingMessage): URL {
 /** Serves one request the way API Gateway + the authorizer + the function would. */
 async function serve(req: IncomingMessage, res: ServerResponse): Promise<number> {
   const url = requestUrl(req);
-  const match = matchRoute(req.method ?? 'GET', url.pathname);
+  const head = req.method === 'HEAD';
+  const match = head ? matchHead(url.pathname) : matchRoute(req.method ?? 'GET', url.pathname);
   const fail = (error: ProblemError) => {
     req.resume();
     send(res, problemResponse(error));
@@ -163,7 +164,7 @@ async function serve(req: IncomingMessage, res: ServerResponse): Promise<number>
   }
   const fn = await loadFunction(match.route.fn);
   const result = await fn(event, lambdaContext(match.route.fn));
-  send(res, result);
+  send(res, result, head);
   return result.statusCode;
 }
 

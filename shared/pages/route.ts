@@ -79,3 +79,20 @@ export async function readForm(event: ApiEvent): Promise<Map<string, string>> {
   for (const [name, value] of form) if (typeof value === 'string' && !fields.has(name)) fields.set(name, value);
   return fields;
 }
+
+/** "List-Unsubscribe" then "One-Click" as a form field in any encoding: `=`, a multipart part, JSON's `":"`. */
+const ONE_CLICK = /List-Unsubscribe["'\s:=]{1,8}One-Click/;
+
+/**
+ * Whether a POST is an RFC 8058 one-click: the form field `List-Unsubscribe=One-Click`, read with the
+ * form parser, else found in the body's text whatever its type (text/plain, the RFC's own §8.3 example,
+ * whose multipart delimiters a strict parser refuses). Only a body over the size limit is an error (413).
+ */
+export async function isOneClick(event: ApiEvent): Promise<boolean> {
+  const form = await readForm(event).catch((error: unknown) => {
+    if (error instanceof PageError && error.status === 413) throw error;
+    return undefined;
+  });
+  if (form?.get('List-Unsubscribe') === 'One-Click') return true;
+  return ONE_CLICK.test(rawBody(event).toString('utf8'));
+}

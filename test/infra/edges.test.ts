@@ -24,4 +24,15 @@ describe('the edges the stack configures', () => {
       expect(fn.Properties.Environment.Variables.FUNCTION_TIMEOUT_SECONDS).toBe(String(fn.Properties.Timeout));
     }
   });
+
+  it('routes HEAD of the public pages to their function, and of nothing that needs a key', () => {
+    const { resources } = synth({}, { bundle: false });
+    const keys = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+      .map((r) => r.Properties.RouteKey as string);
+    expect(keys).toEqual(
+      expect.arrayContaining(['HEAD /optout/{token}', 'HEAD /preferences/{token}', 'HEAD /v1/health']),
+    );
+    expect(keys).not.toContain('HEAD /v1/policy');
+  });
 });
