@@ -6,6 +6,7 @@ import { NotFoundError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
 import { parseOrThrow } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
+import { nextCursorHeader } from '#shared/schemas/common.ts';
 import {
   ErasureCancelSchema,
   ErasureExtendSchema,
@@ -20,7 +21,7 @@ import {
   type ErasureRequest,
   extendErasureRequest,
   getErasureRequest,
-  listErasures,
+  pageErasures,
   receiveErasureRequest,
 } from '#store/erasure.ts';
 import { getPolicy } from '#store/policy.ts';
@@ -116,12 +117,22 @@ export const getOne = api('GET /v1/erasure-requests/{requestId}', {}, async ({ e
   return { status: 200, body: view(request, policy) };
 });
 
-/** GET /v1/erasure-requests?status=received|completed|overdue|cancelled — received ones in due-date order. */
+/**
+ * GET /v1/erasure-requests?status=received|completed|overdue|cancelled&limit=&cursor= — received ones in
+ * due-date order, then completed, then cancelled; the next page's cursor in `X-Next-Cursor`.
+ */
 export const list = api('GET /v1/erasure-requests', { query: ErasureListQuerySchema }, async ({ query, tenant }) => {
   const db = getDb();
   const now = Date.now();
-  const [requests, policy] = await Promise.all([listErasures(db, tenant, query, now), getPolicy(db, tenant)]);
-  return { status: 200, body: { requests: requests.map((r) => view(r, policy, now)) } };
+  const [page, policy] = await Promise.all([
+    pageErasures(db, tenant, query, now, { limit: query.limit, cursor: query.cursor }),
+    getPolicy(db, tenant),
+  ]);
+  return {
+    status: 200,
+    body: { requests: page.requests.map((r) => view(r, policy, now)) },
+    headers: nextCursorHeader(page.nextCursor),
+  };
 });
 
 export const handler = dispatch('erasure', [create, list, getOne, completeNow, cancel, extend]);

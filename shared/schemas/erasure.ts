@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { SubjectSchema } from '#shared/identity/subject.ts';
-import { shortText } from './common.ts';
+import { pageQuery, shortText } from './common.ts';
 
 export const ERASURE_CHANNELS = ['email', 'web', 'phone', 'letter', 'self_service', 'in_person', 'api'] as const;
 
@@ -29,5 +29,5 @@ export const ErasureRequestIdSchema = z
 export const ERASURE_STATUSES = ['received', 'completed', 'overdue', 'cancelled'] as const;
 export const ErasureListQuerySchema = z.strictObject({
   status: z.enum(ERASURE_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  ...pageQuery,
 });

@@ -110,7 +110,7 @@ export function client(baseUrl: string, key?: string) {
     lookup: (subject: object) => call('POST', '/v1/subjects/lookup', { subject }),
     /** A subject's ledger events; none for an unknown subject (404). */
     events: async <E = any>(subjectKey: string): Promise<E[]> => {
-      const res = await call('GET', `/v1/subjects/${subjectKey}/events`);
+      const res = await call('GET', `/v1/subjects/${subjectKey}/events?limit=1000`);
       return res.status === 404 ? [] : res.body.events;
     },
   };
