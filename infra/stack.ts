@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  CorsHttpMethod,
   DomainName,
   HttpApi,
   HttpMethod,
@@ -20,6 +21,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '#http/cors.ts';
 import { answersHead, FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { CheckpointBucket } from './constructs/checkpoint-bucket.ts';
@@ -125,6 +127,12 @@ export interface ConsentGateStackProps extends StackProps {
   gateLatencyP99?: Duration;
   /** `phoneNumberId:tenant,...` routing of WhatsApp webhooks. */
   whatsappPhoneNumberTenants?: string;
+  /**
+   * Browser origins allowed to call the API (`CORS_ORIGINS`, parsed by `parseCorsOrigins`): the HTTP API's
+   * CORS configuration answers their preflights and adds the headers to every response, authorizer
+   * refusals included. Empty: no CORS.
+   */
+  corsOrigins?: readonly string[];
   logRetention?: RetentionDays;
 }
 
@@ -179,6 +187,20 @@ export class ConsentGateStack extends Stack {
       createDefaultStage: false,
       // With a custom domain, it is the only way in (one TLS policy, one place to put a WAF).
       disableExecuteApiEndpoint: Boolean(props.domainName),
+      // The same rules as the local server (shared/http/cors.ts); API Gateway then answers every preflight
+      // itself and replaces any CORS header a function would set.
+      ...(props.corsOrigins?.length
+        ? {
+            corsPreflight: {
+              allowOrigins: [...props.corsOrigins],
+              allowHeaders: [...CORS_ALLOW_HEADERS],
+              allowMethods: CORS_ALLOW_METHODS.map((m) => CorsHttpMethod[m]),
+              exposeHeaders: [...CORS_EXPOSE_HEADERS],
+              maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+              allowCredentials: false,
+            },
+          }
+        : {}),
     });
     const publicBaseUrl = props.domainName ? `https://${props.domainName}` : this.api.apiEndpoint;
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
 import { handler as authorize } from '#functions/authorizer/handler.ts';
+import { answersPreflight, corsHeaders, parseCorsOrigins, preflightHeaders } from '#http/cors.ts';
 import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, type ProblemError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
 import { MAX_BODY_BYTES } from '#http/middlewares.ts';
@@ -114,9 +115,10 @@ function toEvent(req: IncomingMessage, url: URL, route: Route, params: Record<st
   };
 }
 
-function send(res: ServerResponse, result: HttpResult, head = false) {
+function send(res: ServerResponse, result: HttpResult, head = false, cors: Record<string, string> = {}) {
   const headers: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
+  // As API Gateway's CORS configuration does: its headers replace any the function set.
+  for (const [k, v] of Object.entries({ ...result.headers, ...cors })) headers[k] = String(v);
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
   const body = result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
   headers['content-length'] = String(body.length);
@@ -135,14 +137,21 @@ function requestUrl(req: IncomingMessage): URL {
   return new URL(`http://${/^([\w.-]+|\[[\da-f:.]+\])(:\d{1,5})?$/i.test(host) ? host : 'localhost'}${target}`);
 }
 
-/** Serves one request the way API Gateway + the authorizer + the function would. */
-async function serve(req: IncomingMessage, res: ServerResponse): Promise<number> {
+/** Serves one request the way API Gateway (with its CORS configuration) + the authorizer + the function would. */
+async function serve(req: IncomingMessage, res: ServerResponse, corsOrigins: readonly string[]): Promise<number> {
   const url = requestUrl(req);
+  const origin = req.headers.origin;
+  if (req.method === 'OPTIONS' && corsOrigins.length > 0 && answersPreflight(url.pathname)) {
+    req.resume();
+    send(res, { statusCode: 204, headers: preflightHeaders(origin, corsOrigins) });
+    return 204;
+  }
+  const cors = corsHeaders(origin, corsOrigins);
   const head = req.method === 'HEAD';
   const match = head ? matchHead(url.pathname) : matchRoute(req.method ?? 'GET', url.pathname);
   const fail = (error: ProblemError) => {
     req.resume();
-    send(res, problemResponse(error));
+    send(res, problemResponse(error), false, cors);
     return error.status;
   };
   if (match.kind === 'not_found') return fail(new NotFoundError(`no route for ${req.method} ${url.pathname}`));
@@ -164,15 +173,19 @@ async function serve(req: IncomingMessage, res: ServerResponse): Promise<number>
   }
   const fn = await loadFunction(match.route.fn);
   const result = await fn(event, lambdaContext(match.route.fn));
-  send(res, result, head);
+  send(res, result, head, cors);
   return result.statusCode;
 }
 
-/** The local HTTP server in front of the real Lambda handlers, one route table for both runtimes. */
-export function createLocalServer(): Server {
+/**
+ * The local HTTP server in front of the real Lambda handlers, one route table for both runtimes. CORS
+ * as `CORS_ORIGINS` sets it (the same setting the stack's HTTP API gets; a bad value fails the start).
+ */
+export function createLocalServer(options: { corsOrigins?: readonly string[] } = {}): Server {
+  const corsOrigins = options.corsOrigins ?? parseCorsOrigins(process.env.CORS_ORIGINS);
   return createServer((req, res) => {
     const started = performance.now();
-    serve(req, res)
+    serve(req, res, corsOrigins)
       .then((status) => {
         logger.info('request', {
           method: req.method,
@@ -183,7 +196,7 @@ export function createLocalServer(): Server {
       })
       .catch((error: Error) => {
         logger.error('local server error', { errorName: error.name, stack: error.stack?.split('\n').slice(1, 6) });
-        if (!res.headersSent) send(res, internalError());
+        if (!res.headersSent) send(res, internalError(), false, corsHeaders(req.headers.origin, corsOrigins));
         else res.destroy();
       });
   });

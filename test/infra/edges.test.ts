@@ -35,4 +35,18 @@ describe('the edges the stack configures', () => {
     );
     expect(keys).not.toContain('HEAD /v1/policy');
   });
+
+  it('configures CORS on the HTTP API from the same origins as the local server, never with credentials', () => {
+    const api = (resources: Resources) => Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Api');
+    const withCors = synth({ corsOrigins: ['https://app.example.org'] }, { bundle: false });
+    expect(api(withCors.resources)?.Properties.CorsConfiguration).toEqual({
+      AllowOrigins: ['https://app.example.org'],
+      AllowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+      AllowMethods: expect.arrayContaining(['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS']),
+      ExposeHeaders: ['x-next-cursor', 'retry-after'],
+      AllowCredentials: false,
+      MaxAge: 600,
+    });
+    expect(api(synth({}, { bundle: false }).resources)?.Properties.CorsConfiguration).toBeUndefined();
+  });
 });
