@@ -22,6 +22,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '#http/cors.ts';
+import { AUTHORIZER_CACHE_TTL_SECONDS } from '#shared/auth/api-keys.ts';
 import { answersHead, FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { CheckpointBucket } from './constructs/checkpoint-bucket.ts';
@@ -110,8 +111,8 @@ export const JOB_SCHEDULES: Record<JobName, { schedule: ScheduleExpression; what
 /** The authorizer reads one API-key item by its hash; it needs no secret (keys are stored hashed). */
 export const AUTHORIZER_GRANT: FunctionGrant = { table: 'lookup', secrets: [] };
 
-/** Authorizer results are cached per Authorization header: a revoked key stops working within this. */
-export const AUTHORIZER_CACHE_TTL = Duration.seconds(30);
+/** Authorizer results are cached per Authorization header: a revoked key stops working within this (the local server's TTL too). */
+export const AUTHORIZER_CACHE_TTL = Duration.seconds(AUTHORIZER_CACHE_TTL_SECONDS);
 
 export interface ConsentGateStackProps extends StackProps {
   /** Deployment stage (`dev`, `prod`): names the stack and its resources. */

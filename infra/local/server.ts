@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
-import { handler as authorize } from '#functions/authorizer/handler.ts';
 import { answersPreflight, corsHeaders, parseCorsOrigins, preflightHeaders } from '#http/cors.ts';
 import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, type ProblemError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
@@ -9,6 +8,7 @@ import { MAX_BODY_BYTES } from '#http/middlewares.ts';
 import { type HttpResult, internalError, problemResponse } from '#http/problem.ts';
 import { type FunctionName, matchHead, matchRoute, type Route, routeKey } from '#http/routes.ts';
 import { logger } from '#shared/log.ts';
+import { AuthorizerCache } from './authorizer-cache.ts';
 
 type LambdaHandler = (event: ApiEvent, context: Context) => Promise<HttpResult>;
 
@@ -138,7 +138,12 @@ function requestUrl(req: IncomingMessage): URL {
 }
 
 /** Serves one request the way API Gateway (with its CORS configuration) + the authorizer + the function would. */
-async function serve(req: IncomingMessage, res: ServerResponse, corsOrigins: readonly string[]): Promise<number> {
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  corsOrigins: readonly string[],
+  authorizer: AuthorizerCache,
+): Promise<number> {
   const url = requestUrl(req);
   const origin = req.headers.origin;
   if (req.method === 'OPTIONS' && corsOrigins.length > 0 && answersPreflight(url.pathname)) {
@@ -168,8 +173,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, corsOrigins: rea
   }
   const event = toEvent(req, url, match.route, match.params, body);
   if (match.route.scope) {
-    const auth = await authorize({ headers: event.headers });
-    event.requestContext.authorizer = { lambda: auth.context };
+    event.requestContext.authorizer = { lambda: await authorizer.contextFor(event.headers) };
   }
   const fn = await loadFunction(match.route.fn);
   const result = await fn(event, lambdaContext(match.route.fn));
@@ -177,15 +181,24 @@ async function serve(req: IncomingMessage, res: ServerResponse, corsOrigins: rea
   return result.statusCode;
 }
 
+export interface LocalServerOptions {
+  /** Allowed browser origins; default `CORS_ORIGINS`. */
+  corsOrigins?: readonly string[];
+  /** The clock of the authorizer cache (tests move it past the TTL). */
+  clock?: () => number;
+}
+
 /**
  * The local HTTP server in front of the real Lambda handlers, one route table for both runtimes. CORS
- * as `CORS_ORIGINS` sets it (the same setting the stack's HTTP API gets; a bad value fails the start).
+ * as `CORS_ORIGINS` sets it (the same setting the stack's HTTP API gets; a bad value fails the start);
+ * the authorizer's answers cached per Authorization header for the stack's TTL, as API Gateway does.
  */
-export function createLocalServer(options: { corsOrigins?: readonly string[] } = {}): Server {
+export function createLocalServer(options: LocalServerOptions = {}): Server {
   const corsOrigins = options.corsOrigins ?? parseCorsOrigins(process.env.CORS_ORIGINS);
+  const authorizer = new AuthorizerCache(undefined, options.clock);
   return createServer((req, res) => {
     const started = performance.now();
-    serve(req, res, corsOrigins)
+    serve(req, res, corsOrigins, authorizer)
       .then((status) => {
         logger.info('request', {
           method: req.method,
