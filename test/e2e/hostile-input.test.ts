@@ -139,6 +139,12 @@ describeLocal('hostile input: sizes and numbers are refused by validation, never
 });
 
 describeLocal('hostile input: encodings', () => {
+  it('answers 400, not 500, for valid JSON nested 100,000 levels deep', async () => {
+    const raw = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const res = await api.post('/v1/consents', undefined, { raw, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(400);
+  });
+
   it('accepts a JSON body that starts with a UTF-8 byte-order mark', async () => {
     const raw = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(grantBody()))]);
     const res = await api.post('/v1/consents', undefined, { raw, headers: { 'content-type': 'application/json' } });
