@@ -16,9 +16,10 @@ export interface ServerProcess {
 export async function startServerProcess(
   root: string,
   env: { endpoint: string; table: string; dataDir: string; tenant: string; apiKey: string },
+  entry = 'infra/local/start.ts',
 ): Promise<ServerProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/local/start.ts')], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, entry)], {
     cwd: root,
     env: {
       ...process.env,
@@ -53,6 +54,46 @@ export async function startServerProcess(
   }
   await stop();
   throw new Error('the local server did not answer /v1/health within 30 s');
+}
+
+/**
+ * p50/p99 of one request at a time (keep-alive), the gate and the bare GetItem server interleaved request
+ * by request, so both see the same machine load: `samples` pairs after `warmup` pairs.
+ */
+export async function interleavedLatency(
+  gate: { url: string; apiKey: string },
+  bare: { url: string },
+  subjects: { phone: string; subjectKey: string }[],
+  samples: number,
+  warmup = 200,
+) {
+  const gateMs: number[] = [];
+  const bareMs: number[] = [];
+  const time = async (url: string, headers: Record<string, string>, body: string) => {
+    const started = performance.now();
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+    return performance.now() - started;
+  };
+  for (let i = 0; i < warmup + samples; i++) {
+    const s = subjects[(i * 7919) % subjects.length];
+    const runGate = () =>
+      time(
+        `${gate.url}/v1/gate/check`,
+        { authorization: `Bearer ${gate.apiKey}` },
+        JSON.stringify({ subject: { phone: s.phone }, channel: 'whatsapp' }),
+      );
+    const runBare = () => time(`${bare.url}/`, {}, JSON.stringify({ subjectKey: s.subjectKey }));
+    // Alternate the order so neither side always runs on a warmer connection.
+    const [g, b] = i % 2 ? [await runGate(), await runBare()] : [0, await runBare()];
+    const gateRun = i % 2 ? g : await runGate();
+    if (i >= warmup) {
+      gateMs.push(gateRun);
+      bareMs.push(b);
+    }
+  }
+  return { gateMs, bareMs };
 }
 
 /** Bounded autocannon run of `POST /v1/gate/check` over a rotating set of subjects. */

@@ -19,9 +19,10 @@ import type { Db } from '../shared/store/db.ts';
 import { measureBundles } from './bundles.ts';
 import { measureSendGridBatch } from './connectors.ts';
 import { measureChangeEvents } from './events.ts';
-import { loadGate, type ServerProcess, startServerProcess } from './http.ts';
+import { interleavedLatency, loadGate, type ServerProcess, startServerProcess } from './http.ts';
 import { apiEvent, itemBytes, lambdaContext, median, percentile, phoneOf, round, timed } from './lib.ts';
 import { measureLog } from './log.ts';
+import { DELIVERY_STATUSES, measureWhatsAppDelivery } from './whatsapp.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TENANT = 'bench';
@@ -36,6 +37,7 @@ const N = {
   batchReps: 3,
   signals: Number(process.env.BENCH_SIGNALS ?? 10_000),
   httpSeconds: Number(process.env.BENCH_HTTP_SECONDS ?? 10),
+  httpSamples: Number(process.env.BENCH_HTTP_SAMPLES ?? 2000),
   exportEvents: Number(process.env.BENCH_EXPORT_EVENTS ?? 100_000),
   receiptWrites: Number(process.env.BENCH_RECEIPT_WRITES ?? 200),
   eventSamples: Number(process.env.BENCH_EVENT_SAMPLES ?? 100),
@@ -47,10 +49,12 @@ const run = promisify(execFile);
 
 let dynamo: EmbeddedDynamo | undefined;
 let server: ServerProcess | undefined;
+let bareServer: ServerProcess | undefined;
 const dataDir = mkdtempSync(join(tmpdir(), 'consent-gate-bench-'));
 
 async function cleanup() {
   await server?.stop().catch(() => {});
+  await bareServer?.stop().catch(() => {});
   await dynamo?.stop().catch(() => {});
   rmSync(dataDir, { recursive: true, force: true });
 }
@@ -276,8 +280,27 @@ async function main() {
     apiKey: API_KEY,
   });
   const http = await loadGate(server.url, API_KEY, range(0, 1000).map(phoneOf), N.httpSeconds);
+
+  // --- HTTP gate vs a bare GetItem behind the same HTTP stack shape (own process, JSON in and out). ---
+  log(`http: ${N.httpSamples} gate checks interleaved with a bare GetItem server, one at a time…`);
+  bareServer = await startServerProcess(
+    ROOT,
+    { endpoint: dynamo.endpoint, table: TABLE, dataDir, tenant: TENANT, apiKey: API_KEY },
+    'bench/bare-getitem-server.ts',
+  );
+  const pairs = range(0, Math.min(1000, N.contacts)).map((n) => ({ phone: phoneOf(n), subjectKey: subjectKeys[n] }));
+  const latency = await interleavedLatency({ url: server.url, apiKey: API_KEY }, bareServer, pairs, N.httpSamples);
+  await bareServer.stop();
+  bareServer = undefined;
   await server.stop();
   server = undefined;
+
+  // --- A WhatsApp delivery of 1,000 statuses (Meta's maximum), in process. ---
+  log(`whatsapp: deliveries of ${DELIVERY_STATUSES} statuses…`);
+  const whatsapp = await measureWhatsAppDelivery(
+    TENANT,
+    range(0, Math.min(DELIVERY_STATUSES, N.contacts)).map(phoneOf),
+  );
 
   // --- Bundles and cold import. ---
   log('bundles: esbuild + cold import of every function…');
@@ -320,6 +343,12 @@ async function main() {
     http_gate_p50_ms: http.p50,
     http_gate_p99_ms: http.p99,
     http_gate_non2xx: http.non2xx + http.errors,
+    http_gate_single_p50_ms: round(median(latency.gateMs)),
+    http_gate_single_p99_ms: round(percentile(latency.gateMs, 0.99)),
+    http_bare_getitem_p50_ms: round(median(latency.bareMs)),
+    http_bare_getitem_p99_ms: round(percentile(latency.bareMs, 0.99)),
+    http_gate_vs_getitem_p50: round(median(latency.gateMs) / median(latency.bareMs), 2),
+    ...whatsapp,
     batch10k_ms: round(batchMs, 0),
     raw_batchget10k_ms: round(rawBatchMs, 0),
     batch_vs_batchget: round(batchMs / rawBatchMs, 2),
@@ -345,6 +374,7 @@ async function main() {
       writers: N.writers,
       signals: signalSubjectKey ? N.signals : 0,
       httpSeconds: N.httpSeconds,
+      httpPairs: latency.gateMs.length,
     },
     benchSeconds: 0,
   };
@@ -411,6 +441,10 @@ function printTable(r: Record<string, unknown>) {
     ['gate_vs_getitem_p50', r.gate_vs_getitem_p50, 'target ≤ 1.3'],
     ['http_gate_rps', r.http_gate_rps, ''],
     ['http_gate_p99_ms', r.http_gate_p99_ms, ''],
+    ['http_gate_single_p50_ms', r.http_gate_single_p50_ms, ''],
+    ['http_bare_getitem_p50_ms', r.http_bare_getitem_p50_ms, ''],
+    ['http_gate_vs_getitem_p50', r.http_gate_vs_getitem_p50, 'target ≤ 1.3'],
+    ['whatsapp_1000_statuses_ms', r.whatsapp_1000_statuses_ms, 'target ≤ 1500'],
     ['batch10k_ms', r.batch10k_ms, ''],
     ['raw_batchget10k_ms', r.raw_batchget10k_ms, ''],
     ['batch_vs_batchget', r.batch_vs_batchget, 'target ≤ 1.3'],

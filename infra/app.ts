@@ -1,6 +1,7 @@
 import { App, Aspects, Duration } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import * as z from 'zod';
+import { parseCorsOrigins } from '#http/cors.ts';
 import { ConsentGateStack } from './stack.ts';
 
 /** Deployment settings, from `cdk.json` or `-c name=value`. */
@@ -17,6 +18,8 @@ const ContextSchema = z
     throttleRate: z.coerce.number().int().positive().optional(),
     throttleBurst: z.coerce.number().int().positive().optional(),
     whatsappPhoneNumberTenants: z.string().optional(),
+    /** Browser origins allowed by CORS, comma-separated (the local server's `CORS_ORIGINS`). */
+    corsOrigins: z.string().optional(),
   })
   .refine((c) => Boolean(c.domainName) === Boolean(c.certificateArn), {
     message: 'domainName and certificateArn go together',
@@ -27,6 +30,8 @@ const read = (name: string) => app.node.tryGetContext(name) || undefined;
 const context = ContextSchema.parse(
   Object.fromEntries(Object.keys(ContextSchema.shape).map((name) => [name, read(name)])),
 );
+// One setting for both runtimes: `-c corsOrigins=…`, else `CORS_ORIGINS` as for `npm start`.
+const corsOrigins = parseCorsOrigins(context.corsOrigins ?? process.env.CORS_ORIGINS);
 
 new ConsentGateStack(app, `consent-gate-${context.stage}`, {
   // Environment-agnostic unless the CLI knows the account: `cdk synth` works offline, without credentials.
@@ -44,6 +49,7 @@ new ConsentGateStack(app, `consent-gate-${context.stage}`, {
       ? { rateLimit: context.throttleRate, burstLimit: context.throttleBurst }
       : undefined,
   whatsappPhoneNumberTenants: context.whatsappPhoneNumberTenants,
+  corsOrigins,
   description: `consent-gate (${context.stage}): GDPR consent ledger and pre-send gate`,
 });
 

@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  CorsHttpMethod,
   DomainName,
   HttpApi,
   HttpMethod,
@@ -20,7 +21,9 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
+import { CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '#http/cors.ts';
+import { answersHead, FUNCTIONS, type FunctionName, ROUTES, type Route } from '#http/routes.ts';
+import { AUTHORIZER_CACHE_TTL_SECONDS } from '#shared/auth/api-keys.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { ChangeEvents, DELIVERY_TIMEOUT } from './constructs/change-events.ts';
 import { CheckpointBucket } from './constructs/checkpoint-bucket.ts';
@@ -128,8 +131,8 @@ export type PipelineName = keyof typeof PIPELINE_GRANTS;
 /** The authorizer reads one API-key item by its hash; it needs no secret (keys are stored hashed). */
 export const AUTHORIZER_GRANT: FunctionGrant = { table: 'lookup', secrets: [] };
 
-/** Authorizer results are cached per Authorization header: a revoked key stops working within this. */
-export const AUTHORIZER_CACHE_TTL = Duration.seconds(30);
+/** Authorizer results are cached per Authorization header: a revoked key stops working within this (the local server's TTL too). */
+export const AUTHORIZER_CACHE_TTL = Duration.seconds(AUTHORIZER_CACHE_TTL_SECONDS);
 
 export interface ConsentGateStackProps extends StackProps {
   /** Deployment stage (`dev`, `prod`): names the stack and its resources. */
@@ -145,6 +148,12 @@ export interface ConsentGateStackProps extends StackProps {
   gateLatencyP99?: Duration;
   /** `phoneNumberId:tenant,...` routing of WhatsApp webhooks. */
   whatsappPhoneNumberTenants?: string;
+  /**
+   * Browser origins allowed to call the API (`CORS_ORIGINS`, parsed by `parseCorsOrigins`): the HTTP API's
+   * CORS configuration answers their preflights and adds the headers to every response, authorizer
+   * refusals included. Empty: no CORS.
+   */
+  corsOrigins?: readonly string[];
   logRetention?: RetentionDays;
 }
 
@@ -201,6 +210,20 @@ export class ConsentGateStack extends Stack {
       createDefaultStage: false,
       // With a custom domain, it is the only way in (one TLS policy, one place to put a WAF).
       disableExecuteApiEndpoint: Boolean(props.domainName),
+      // The same rules as the local server (shared/http/cors.ts); API Gateway then answers every preflight
+      // itself and replaces any CORS header a function would set.
+      ...(props.corsOrigins?.length
+        ? {
+            corsPreflight: {
+              allowOrigins: [...props.corsOrigins],
+              allowHeaders: [...CORS_ALLOW_HEADERS],
+              allowMethods: CORS_ALLOW_METHODS.map((m) => CorsHttpMethod[m]),
+              exposeHeaders: [...CORS_EXPOSE_HEADERS],
+              maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+              allowCredentials: false,
+            },
+          }
+        : {}),
     });
     const publicBaseUrl = props.domainName ? `https://${props.domainName}` : this.api.apiEndpoint;
 
@@ -269,7 +292,8 @@ export class ConsentGateStack extends Stack {
     for (const route of ROUTES) {
       const created = this.api.addRoutes({
         path: route.path,
-        methods: [HttpMethod[route.method]],
+        // Public GETs answer HEAD too (pages probed by link checkers): the function serves it as its GET.
+        methods: answersHead(route) ? [HttpMethod.GET, HttpMethod.HEAD] : [HttpMethod[route.method]],
         integration: integration(route.fn),
         // Protected routes go through the key authorizer (the function then checks the route's scope);
         // public ones (health, pages, the signed WhatsApp webhook) do not.

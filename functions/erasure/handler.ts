@@ -4,11 +4,14 @@ import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
 import { NotFoundError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
+import { parseOrThrow } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
+import { nextCursorHeader } from '#shared/schemas/common.ts';
 import {
   ErasureCancelSchema,
   ErasureExtendSchema,
   ErasureListQuerySchema,
+  ErasureRequestIdSchema,
   ErasureRequestSchema,
 } from '#shared/schemas/erasure.ts';
 import { getDb } from '#store/db.ts';
@@ -18,7 +21,7 @@ import {
   type ErasureRequest,
   extendErasureRequest,
   getErasureRequest,
-  listErasures,
+  pageErasures,
   receiveErasureRequest,
 } from '#store/erasure.ts';
 import { getPolicy } from '#store/policy.ts';
@@ -34,7 +37,7 @@ const view = (request: ErasureRequest, policy: Policy, now = Date.now()) => ({
 async function requestOf(event: ApiEvent, tenant: string) {
   const db = getDb();
   const [request, policy] = await Promise.all([
-    getErasureRequest(db, tenant, event.pathParameters?.requestId ?? ''),
+    getErasureRequest(db, tenant, parseOrThrow(ErasureRequestIdSchema, event.pathParameters?.requestId, 'requestId')),
     getPolicy(db, tenant),
   ]);
   if (!request) throw new NotFoundError('no such erasure request', 'erasure_request_not_found');
@@ -114,12 +117,22 @@ export const getOne = api('GET /v1/erasure-requests/{requestId}', {}, async ({ e
   return { status: 200, body: view(request, policy) };
 });
 
-/** GET /v1/erasure-requests?status=received|completed|overdue|cancelled — received ones in due-date order. */
+/**
+ * GET /v1/erasure-requests?status=received|completed|overdue|cancelled&limit=&cursor= — received ones in
+ * due-date order, then completed, then cancelled; the next page's cursor in `X-Next-Cursor`.
+ */
 export const list = api('GET /v1/erasure-requests', { query: ErasureListQuerySchema }, async ({ query, tenant }) => {
   const db = getDb();
   const now = Date.now();
-  const [requests, policy] = await Promise.all([listErasures(db, tenant, query, now), getPolicy(db, tenant)]);
-  return { status: 200, body: { requests: requests.map((r) => view(r, policy, now)) } };
+  const [page, policy] = await Promise.all([
+    pageErasures(db, tenant, query, now, { limit: query.limit, cursor: query.cursor }),
+    getPolicy(db, tenant),
+  ]);
+  return {
+    status: 200,
+    body: { requests: page.requests.map((r) => view(r, policy, now)) },
+    headers: nextCursorHeader(page.nextCursor),
+  };
 });
 
 export const handler = dispatch('erasure', [create, list, getOne, completeNow, cancel, extend]);

@@ -19,39 +19,45 @@ import { appendChange, getState, getStates } from '#store/subjects.ts';
 /**
  * POST /v1/gate/check — allow, block or defer one message. One strongly consistent read. With
  * `record: true` the decision is taken inside the append, from the state just read, and an allowed send
- * is counted in the same transaction (version-conditioned): parallel checks cannot exceed a cap.
+ * is counted in the same transaction (version-conditioned): parallel checks cannot exceed a cap; such a
+ * check honours `Idempotency-Key` (a retry replays the decision and counts nothing). A read-only check
+ * ignores the key: replaying its old answer could allow a send the person has since withdrawn.
  */
-export const check = api('POST /v1/gate/check', { body: GateCheckSchema }, async ({ body, tenant, actor }) => {
-  const now = new Date().toISOString();
-  const at = body.at ?? now;
-  const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
-  const db = getDb();
-  const req = { channel: body.channel, purpose: body.purpose, at, timezone: body.timezone };
-  const decisionId = `dec_${newUlid()}`;
-  if (!body.record) {
-    const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getGatePolicy(db, tenant)]);
-    const decision = decide(state, req, policy);
-    countGateDecision(decision);
-    return { status: 200, body: { ...decision, subjectKey, decisionId } };
-  }
-  const policy = await getGatePolicy(db, tenant);
-  let decision: GateDecision | undefined;
-  await appendChange(
-    db,
-    tenant,
-    subjectKey,
-    (current) => {
-      decision = decide(current.version === 0 ? undefined : current, req, policy);
-      return decision.decision === 'allow' ? recordSend(current, { ...req, decisionId }, policy, now) : null;
-    },
-    { kind: identifier.kind, actor },
-  );
-  countGateDecision(decision as GateDecision);
-  return {
-    status: 200,
-    body: { ...(decision as GateDecision), subjectKey, decisionId, recorded: decision?.decision === 'allow' },
-  };
-});
+export const check = api(
+  'POST /v1/gate/check',
+  { body: GateCheckSchema, idempotent: (body) => body.record === true },
+  async ({ body, tenant, actor }) => {
+    const now = new Date().toISOString();
+    const at = body.at ?? now;
+    const { subjectKey, identifier } = await resolveSubject(tenant, body.subject, body.channel);
+    const db = getDb();
+    const req = { channel: body.channel, purpose: body.purpose, at, timezone: body.timezone };
+    const decisionId = `dec_${newUlid()}`;
+    if (!body.record) {
+      const [state, policy] = await Promise.all([getState(db, tenant, subjectKey), getGatePolicy(db, tenant)]);
+      const decision = decide(state, req, policy);
+      countGateDecision(decision);
+      return { status: 200, body: { ...decision, subjectKey, decisionId } };
+    }
+    const policy = await getGatePolicy(db, tenant);
+    let decision: GateDecision | undefined;
+    await appendChange(
+      db,
+      tenant,
+      subjectKey,
+      (current) => {
+        decision = decide(current.version === 0 ? undefined : current, req, policy);
+        return decision.decision === 'allow' ? recordSend(current, { ...req, decisionId }, policy, now) : null;
+      },
+      { kind: identifier.kind, actor },
+    );
+    countGateDecision(decision as GateDecision);
+    return {
+      status: 200,
+      body: { ...(decision as GateDecision), subjectKey, decisionId, recorded: decision?.decision === 'allow' },
+    };
+  },
+);
 
 type BatchItem = (ResolvedSubject & { timezone?: string }) | ProblemError;
 

@@ -17,7 +17,7 @@ import type { Lang } from '#shared/pages/i18n.ts';
 import { htmlResponse } from '#shared/pages/layout.ts';
 import { optoutDonePage, optoutPage } from '#shared/pages/optout.ts';
 import { type PreferencesPageInput, preferencesPage } from '#shared/pages/preferences.ts';
-import { pageRoute, readForm } from '#shared/pages/route.ts';
+import { isOneClick, pageRoute, readForm } from '#shared/pages/route.ts';
 import { getSecrets } from '#shared/secrets.ts';
 import { receiptOf } from '#shared/services/log-receipts.ts';
 import { getDb } from '#store/db.ts';
@@ -97,14 +97,15 @@ export const optoutGet = pageRoute('GET /optout/{token}', async (event, lang) =>
 
 /**
  * POST /optout/{token} — the page's button (`self_service_link`) or a mail provider's RFC 8058 one-click
- * POST (body `List-Unsubscribe=One-Click`, recorded as `one_click`). Already withdrawn: nothing new is
- * recorded and the same confirmation is shown, so a second submission is harmless.
+ * POST (body `List-Unsubscribe=One-Click`, recorded as `one_click`). Any POST to a valid link opts out,
+ * whatever its body (none, text/plain, the RFC's §8.3 multipart): the signed link is the authority, the
+ * body only names the source, and a one-click that failed on its encoding would drop an unsubscribe.
+ * Already withdrawn: nothing new is recorded and the same confirmation is shown.
  */
 export const optoutPost = pageRoute('POST /optout/{token}', async (event, lang) => {
   const now = new Date().toISOString();
   const { claims, kid } = await openLink(event, 'optout', Date.parse(now));
-  const form = await readForm(event);
-  const oneClick = form.get('List-Unsubscribe') === 'One-Click';
+  const oneClick = await isOneClick(event);
   const { db, state, policy } = await subjectOf(claims);
   const scope = effectiveScope(state, claims.channel, claims.purpose, kindOf(policy));
   let withdrawnAt = scope?.status === 'withdrawn' ? scope.withdrawnAt : undefined;

@@ -3,6 +3,7 @@ import { dispatch } from '#http/dispatch.ts';
 import { ProblemError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '#http/errors.ts';
 import { rawBody } from '#http/middlewares.ts';
 import { jsonResponse } from '#http/problem.ts';
+import { withWellFormedStrings } from '#http/validation.ts';
 import { processWebhook } from '#shared/services/whatsapp-webhook.ts';
 import { whatsappConfig } from '#shared/whatsapp/config.ts';
 import { verifySignature } from '#shared/whatsapp/signature.ts';
@@ -38,7 +39,8 @@ export const receive = publicRoute('POST /v1/webhooks/whatsapp', async (event) =
   }
   let payload: unknown;
   try {
-    payload = JSON.parse(body.toString('utf8'));
+    // A lone surrogate (`"\\ud800"`) in a profile name or text cannot be hashed nor stored: replaced, not refused.
+    payload = withWellFormedStrings(JSON.parse(body.toString('utf8')));
   } catch {
     throw new ValidationError('the body is not valid JSON', undefined, 'malformed_json');
   }

@@ -7,6 +7,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { DEFAULT_FUNCTION_TIMEOUT_SECONDS, FUNCTION_TIMEOUT_ENV } from '#shared/function-timeout.ts';
 import type { ConsentTable, TableAccessLevel } from './consent-table.ts';
 
 /** The repository root: entries, the lockfile and shipped files are found from here. */
@@ -54,6 +55,7 @@ export class ConsentFunction extends Construct {
     });
     this.logGroup.grantWrite(role);
     const files = props.files ?? [];
+    const timeout = props.timeout ?? Duration.seconds(DEFAULT_FUNCTION_TIMEOUT_SECONDS);
     this.function = new NodejsFunction(this, 'Function', {
       entry: join(PROJECT_ROOT, 'functions', props.name, 'handler.ts'),
       handler: 'handler',
@@ -62,7 +64,7 @@ export class ConsentFunction extends Construct {
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
-      timeout: props.timeout ?? Duration.seconds(10),
+      timeout,
       tracing: Tracing.ACTIVE,
       role,
       logGroup: this.logGroup,
@@ -71,6 +73,8 @@ export class ConsentFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: 'consent-gate',
         POWERTOOLS_METRICS_NAMESPACE: 'ConsentGate',
+        // The same value as the Lambda timeout: the idempotency lease is counted from it.
+        [FUNCTION_TIMEOUT_ENV]: String(timeout.toSeconds()),
         ...props.environment,
       },
       bundling: {

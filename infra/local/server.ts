@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
-import { handler as authorize } from '#functions/authorizer/handler.ts';
+import { answersPreflight, corsHeaders, parseCorsOrigins, preflightHeaders } from '#http/cors.ts';
 import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, type ProblemError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
 import { MAX_BODY_BYTES } from '#http/middlewares.ts';
 import { type HttpResult, internalError, problemResponse } from '#http/problem.ts';
-import { type FunctionName, matchRoute, type Route, routeKey } from '#http/routes.ts';
+import { type FunctionName, matchHead, matchRoute, type Route, routeKey } from '#http/routes.ts';
 import { logger } from '#shared/log.ts';
+import { AuthorizerCache } from './authorizer-cache.ts';
 
 type LambdaHandler = (event: ApiEvent, context: Context) => Promise<HttpResult>;
 
@@ -114,14 +115,15 @@ function toEvent(req: IncomingMessage, url: URL, route: Route, params: Record<st
   };
 }
 
-function send(res: ServerResponse, result: HttpResult) {
+function send(res: ServerResponse, result: HttpResult, head = false, cors: Record<string, string> = {}) {
   const headers: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
+  // As API Gateway's CORS configuration does: its headers replace any the function set.
+  for (const [k, v] of Object.entries({ ...result.headers, ...cors })) headers[k] = String(v);
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
   const body = result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
   headers['content-length'] = String(body.length);
   res.writeHead(result.statusCode, headers);
-  res.end(body);
+  res.end(head ? undefined : body);
 }
 
 /**
@@ -135,13 +137,26 @@ function requestUrl(req: IncomingMessage): URL {
   return new URL(`http://${/^([\w.-]+|\[[\da-f:.]+\])(:\d{1,5})?$/i.test(host) ? host : 'localhost'}${target}`);
 }
 
-/** Serves one request the way API Gateway + the authorizer + the function would. */
-async function serve(req: IncomingMessage, res: ServerResponse): Promise<number> {
+/** Serves one request the way API Gateway (with its CORS configuration) + the authorizer + the function would. */
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  corsOrigins: readonly string[],
+  authorizer: AuthorizerCache,
+): Promise<number> {
   const url = requestUrl(req);
-  const match = matchRoute(req.method ?? 'GET', url.pathname);
+  const origin = req.headers.origin;
+  if (req.method === 'OPTIONS' && corsOrigins.length > 0 && answersPreflight(url.pathname)) {
+    req.resume();
+    send(res, { statusCode: 204, headers: preflightHeaders(origin, corsOrigins) });
+    return 204;
+  }
+  const cors = corsHeaders(origin, corsOrigins);
+  const head = req.method === 'HEAD';
+  const match = head ? matchHead(url.pathname) : matchRoute(req.method ?? 'GET', url.pathname);
   const fail = (error: ProblemError) => {
     req.resume();
-    send(res, problemResponse(error));
+    send(res, problemResponse(error), false, cors);
     return error.status;
   };
   if (match.kind === 'not_found') return fail(new NotFoundError(`no route for ${req.method} ${url.pathname}`));
@@ -158,20 +173,32 @@ async function serve(req: IncomingMessage, res: ServerResponse): Promise<number>
   }
   const event = toEvent(req, url, match.route, match.params, body);
   if (match.route.scope) {
-    const auth = await authorize({ headers: event.headers });
-    event.requestContext.authorizer = { lambda: auth.context };
+    event.requestContext.authorizer = { lambda: await authorizer.contextFor(event.headers) };
   }
   const fn = await loadFunction(match.route.fn);
   const result = await fn(event, lambdaContext(match.route.fn));
-  send(res, result);
+  send(res, result, head, cors);
   return result.statusCode;
 }
 
-/** The local HTTP server in front of the real Lambda handlers, one route table for both runtimes. */
-export function createLocalServer(): Server {
+export interface LocalServerOptions {
+  /** Allowed browser origins; default `CORS_ORIGINS`. */
+  corsOrigins?: readonly string[];
+  /** The clock of the authorizer cache (tests move it past the TTL). */
+  clock?: () => number;
+}
+
+/**
+ * The local HTTP server in front of the real Lambda handlers, one route table for both runtimes. CORS
+ * as `CORS_ORIGINS` sets it (the same setting the stack's HTTP API gets; a bad value fails the start);
+ * the authorizer's answers cached per Authorization header for the stack's TTL, as API Gateway does.
+ */
+export function createLocalServer(options: LocalServerOptions = {}): Server {
+  const corsOrigins = options.corsOrigins ?? parseCorsOrigins(process.env.CORS_ORIGINS);
+  const authorizer = new AuthorizerCache(undefined, options.clock);
   return createServer((req, res) => {
     const started = performance.now();
-    serve(req, res)
+    serve(req, res, corsOrigins, authorizer)
       .then((status) => {
         logger.info('request', {
           method: req.method,
@@ -182,7 +209,7 @@ export function createLocalServer(): Server {
       })
       .catch((error: Error) => {
         logger.error('local server error', { errorName: error.name, stack: error.stack?.split('\n').slice(1, 6) });
-        if (!res.headersSent) send(res, internalError());
+        if (!res.headersSent) send(res, internalError(), false, corsHeaders(req.headers.origin, corsOrigins));
         else res.destroy();
       });
   });

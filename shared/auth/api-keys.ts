@@ -39,6 +39,13 @@ export interface ApiKeyInfo {
 }
 
 /** `admin` implies every scope. */
+/**
+ * How long an authorizer answer is reused for the same `Authorization` header: API Gateway's authorizer
+ * cache in the cloud (`resultsCacheTtl`), the local server's in `npm start`. A revoked key keeps working
+ * for at most this long; a check then costs one read (the state), not two.
+ */
+export const AUTHORIZER_CACHE_TTL_SECONDS = 30;
+
 export const hasScope = (principal: Principal, scope: Scope): boolean =>
   principal.scopes.includes('admin') || principal.scopes.includes(scope);
 

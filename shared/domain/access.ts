@@ -142,6 +142,12 @@ function retentionOf(policy: Policy, lang: Lang) {
   };
 }
 
+/** The log receipts of a ledger's consent events (granted, withdrawn): where to fetch each one's proof. */
+export const logReceiptsOf = (events: readonly LedgerEvent[]) =>
+  events
+    .filter((e) => e.type.startsWith('consent.'))
+    .map((e) => ({ eventId: e.eventId, type: e.type, at: e.at, receiptUrl: receiptUrl(e.eventId) }));
+
 /**
  * The Art. 15 copy of a subject's data: controller, purposes, retention, sources, current consents with
  * receipts, the person's rights, the block inference explained, full ledger with its verification,
@@ -192,9 +198,7 @@ export function accessReport(input: {
      * The proof that each consent event is in the verifiable log: its receipt (the event, its leaf index,
      * inclusion proof and signed checkpoint), checked offline with `consent-gate receipt verify`.
      */
-    logReceipts: events
-      .filter((e) => e.type.startsWith('consent.'))
-      .map((e) => ({ eventId: e.eventId, type: e.type, at: e.at, receiptUrl: receiptUrl(e.eventId) })),
+    logReceipts: logReceiptsOf(events),
     /** The exact words of each registered notice the person consented under, with its hash. */
     notices: [...(input.notices?.values() ?? [])],
     erasure: erasure

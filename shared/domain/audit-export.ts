@@ -21,11 +21,11 @@ export const CSV_COLUMNS = [
 const GENERATED = new Set(['at', 'eventId', 'subjectKey', 'type', 'prevHash', 'hash', 'recordedAt', 'actor']);
 
 /** Cells a spreadsheet would run as a formula (OWASP "CSV injection"). */
-const FORMULA_START = /^[=+\-@\t\r]/;
+const FORMULA_START = /^[=+\-@\t\r\n]/;
 
 /**
  * One CSV cell (RFC 4180): quoted when it holds a comma, quote or line break, quotes doubled. A
- * caller-controlled value that a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, CR first) gets a
+ * caller-controlled value that a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, CR or LF first) gets a
  * leading `'` so opening the export in Excel or LibreOffice cannot run it.
  */
 export function csvCell(value: unknown, guard = true): string {

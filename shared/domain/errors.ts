@@ -42,3 +42,13 @@ export class ErasurePending extends DomainError {
     );
   }
 }
+
+/** A grant that would give the subject more channel × purpose scopes than its state item may hold. */
+export class TooManyScopes extends DomainError {
+  constructor(limit: number, scope: string) {
+    super(
+      'too_many_scopes',
+      `${scope} would be this subject's scope number ${limit + 1}: a subject holds consents for at most ${limit} channel × purpose scopes (withdrawals are always recorded)`,
+    );
+  }
+}

@@ -105,12 +105,16 @@ export interface ChainReport {
 /**
  * Re-computes a chain in seq order. An edited event fails its own hash (or, for its details, their
  * digest); a deleted or inserted one breaks the next event's prevHash or the seq sequence. Chains start at
- * seq 1 (a format-1 erasure restarted the chain at seq 1 with its `erasure.completed` event).
+ * seq 1 (a format-1 erasure restarted the chain at seq 1 with its `erasure.completed` event). A page of
+ * a chain is verified from the event before it (`after`: its seq and hash).
  */
-export function verifyChain(events: readonly LedgerEvent[]): ChainReport {
+export function verifyChain(
+  events: readonly LedgerEvent[],
+  after: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH },
+): ChainReport {
   const breaks: ChainBreak[] = [];
-  let prev = GENESIS_HASH;
-  let expectedSeq = 1;
+  let prev = after.hash;
+  let expectedSeq = after.seq + 1;
   for (const ev of events) {
     if (ev.seq !== expectedSeq) breaks.push({ seq: ev.seq, reason: 'seq_gap' });
     else if (ev.prevHash !== prev) breaks.push({ seq: ev.seq, reason: 'prev_hash_mismatch' });
@@ -119,5 +123,5 @@ export function verifyChain(events: readonly LedgerEvent[]): ChainReport {
     prev = ev.hash;
     expectedSeq = ev.seq + 1;
   }
-  return { valid: breaks.length === 0, length: events.length, head: prev, breaks };
+  return { valid: breaks.length === 0, length: after.seq + events.length, head: prev, breaks };
 }

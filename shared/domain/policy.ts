@@ -57,7 +57,10 @@ export const DEFAULT_LONG_OFFLINE_SHARE = 0.05;
 export type BlockClue = keyof typeof DEFAULT_SIGNAL_WEIGHTS;
 
 const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be HH:MM (24 h)');
-const weight = z.number().min(0).max(1);
+/** Fractions and durations are kept to a millionth: a value like 5e-324 means nothing here and no store can keep it. */
+const fine = (n: number) => n === 0 || n >= 1e-6;
+const FINE = 'must be 0 or at least 0.000001';
+const weight = z.number().min(0).max(1).refine(fine, FINE);
 
 const isLegacyDefault = (w: unknown) =>
   typeof w === 'object' &&
@@ -132,9 +135,9 @@ export const PolicySchema = z
       .min(1)
       .max(24 * 30)
       .default(72),
-    suspectedThreshold: z.number().gt(0).lt(1).default(0.4),
-    blockThreshold: z.number().gt(0).max(1).default(0.7),
-    signalHalfLifeDays: z.number().gt(0).max(3650).default(30),
+    suspectedThreshold: z.number().gt(0).lt(1).refine(fine, FINE).default(0.4),
+    blockThreshold: z.number().gt(0).max(1).refine(fine, FINE).default(0.7),
+    signalHalfLifeDays: z.number().gt(0).max(3650).refine(fine, FINE).default(30),
     /** Prior probability that a contact blocked the business, before any clue. */
     blockBaseRate: z.number().min(0.001).max(0.5).default(DEFAULT_BLOCK_BASE_RATE),
     /** Share of contacts who may stay offline for weeks: the floor of the long-undelivered evidence. */

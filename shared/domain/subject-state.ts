@@ -1,5 +1,5 @@
 import type { IdentifierKind } from '#shared/identity/subject.ts';
-import { ErasurePending, FreshConsentRequired, StaleConsent } from './errors.ts';
+import { ErasurePending, FreshConsentRequired, StaleConsent, TooManyScopes } from './errors.ts';
 import type { PurposeKind } from './policy.ts';
 import { type Channel, type EventType, OWN_ACT_SOURCES, type ScopeKey, scopeKey } from './vocabulary.ts';
 
@@ -116,12 +116,44 @@ export const emptyState = (subjectKey: string, kind?: IdentifierKind): SubjectSt
 
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NEGATIVE_INFINITY);
 
+/**
+ * The bounds that keep the state item small whatever is recorded (docs/limits.md): at most
+ * `MAX_GRANTED_SCOPES` channel × purpose scopes with a grant (one more grant → `too_many_scopes`), at most
+ * `MAX_CLOSING_ONLY_SCOPES` scopes or `*|purpose` patterns closed without a grant of their own (objections),
+ * and the bounded patterns (`*|*`, `<channel>|*`, the marketing stops). A withdrawal or objection is never
+ * refused: past the second bound it is folded into {@link UNLISTED_KEY}.
+ */
+export const MAX_GRANTED_SCOPES = 10;
+export const MAX_CLOSING_ONLY_SCOPES = 10;
+
+/**
+ * The entry that closes every concrete scope WITHOUT a grant of its own, at the latest time of the
+ * objections folded into it. Equivalent to their own entries for those scopes (a closing is a maximum of
+ * event times); its one coarsening, once a subject has objected to more than `MAX_CLOSING_ONLY_SCOPES`
+ * scopes it never granted: a scope without a grant is closed as of the LATEST such objection.
+ */
+export const UNLISTED_KEY: ScopeKey = '*|@unlisted';
+
+/** A key whose purpose is a slug (`<channel>|p` or `*|p`): unbounded in number, unlike the patterns. */
+const namesPurpose = (key: string) => {
+  const purpose = key.slice(key.indexOf('|') + 1);
+  return purpose !== '*' && !purpose.startsWith('@');
+};
+
+/** Scopes holding a grant (what `MAX_GRANTED_SCOPES` counts). */
+export const grantedScopeCount = (state: SubjectState) =>
+  Object.entries(state.scopes).filter(([key, e]) => namesPurpose(key) && e?.grantedAt).length;
+
+const closingOnlyCount = (state: SubjectState) =>
+  Object.entries(state.scopes).filter(([key, e]) => namesPurpose(key) && !e?.grantedAt).length;
+
 /** A pattern entry that closes only the marketing-kind purposes of a channel (WhatsApp's marketing stop). */
 export const marketingKey = (channel: Channel | '*'): ScopeKey => `${channel}|@marketing`;
 
 /** The entries that can decide a concrete scope: its own and the patterns covering it. */
-function coveringKeys(channel: Channel, purpose: string, kindOf?: KindOf): ScopeKey[] {
+function coveringKeys(state: SubjectState, channel: Channel, purpose: string, kindOf?: KindOf): ScopeKey[] {
   const keys = [scopeKey(channel, purpose), scopeKey('*', purpose), scopeKey(channel, '*'), scopeKey('*', '*')];
+  if (!state.scopes[scopeKey(channel, purpose)]?.grantedAt) keys.push(UNLISTED_KEY);
   // Without a registry every purpose counts as marketing: a marketing stop then covers it (fail closed).
   if ((kindOf?.(purpose) ?? 'marketing') === 'marketing') keys.push(marketingKey(channel), marketingKey('*'));
   return keys;
@@ -142,7 +174,7 @@ export function closingOf(
   kindOf?: KindOf,
 ): Closing | undefined {
   let closing: Closing | undefined;
-  for (const key of coveringKeys(channel, purpose, kindOf)) {
+  for (const key of coveringKeys(state, channel, purpose, kindOf)) {
     const e = state.scopes[key];
     if (e?.withdrawnAt && (!closing || ms(e.withdrawnAt) > ms(closing.at))) {
       closing = {
@@ -257,6 +289,9 @@ export function grantConsent(
       );
     }
   }
+  if (!prior.grantedAt && grantedScopeCount(current) >= MAX_GRANTED_SCOPES) {
+    throw new TooManyScopes(MAX_GRANTED_SCOPES, scope);
+  }
   const newest = ms(input.grantedAt) >= ms(prior.grantedAt);
   const entry: ScopeEntry = {
     ...prior,
@@ -342,21 +377,36 @@ export function withdrawConsent(
   const hadConsent = covered.some(
     (s) => effectiveScope(current, s.channel as Channel, s.purpose, kindOf)?.status === 'granted',
   );
-  const prior = current.scopes[key] ?? {};
-  const entry: ScopeEntry =
-    ms(at) > ms(prior.withdrawnAt)
-      ? {
-          ...prior,
-          withdrawnAt: at,
-          withdrawnEventId: next.eventId,
-          withdrawnSource: input.source,
-          ...(hadConsent ? { objection: undefined } : { objection: true }),
-        }
-      : prior;
-  if (entry.objection === undefined) delete entry.objection;
+  const close = (prior: ScopeEntry): ScopeEntry => {
+    const entry: ScopeEntry =
+      ms(at) > ms(prior.withdrawnAt)
+        ? {
+            ...prior,
+            withdrawnAt: at,
+            withdrawnEventId: next.eventId,
+            withdrawnSource: input.source,
+            ...(hadConsent ? { objection: undefined } : { objection: true }),
+          }
+        : prior;
+    if (entry.objection === undefined) delete entry.objection;
+    return entry;
+  };
+  // A new entry for a purpose (an objection to a scope never granted, a `*|purpose` stop) past the bound:
+  // the scopes it covers that have a grant are closed in their own entries, the others by UNLISTED_KEY.
+  const fold = namesPurpose(key) && !current.scopes[key] && closingOnlyCount(current) >= MAX_CLOSING_ONLY_SCOPES;
+  const scopes = { ...current.scopes };
+  if (fold) {
+    for (const s of covered) {
+      const k = scopeKey(s.channel as Channel, s.purpose);
+      if (scopes[k]?.grantedAt) scopes[k] = close(scopes[k] as ScopeEntry);
+    }
+    scopes[UNLISTED_KEY] = close(scopes[UNLISTED_KEY] ?? {});
+  } else {
+    scopes[key] = close(current.scopes[key] ?? {});
+  }
   return {
     withdrawn,
-    state: { ...current, scopes: { ...current.scopes, [key]: entry } },
+    state: { ...current, scopes },
     event: {
       type: 'consent.withdrawn',
       at,

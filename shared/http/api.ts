@@ -4,7 +4,7 @@ import type * as z from 'zod';
 import type { Actor } from '#domain/ledger.ts';
 import type { Principal, Scope } from '#shared/auth/api-keys.ts';
 import { idempotency } from './idempotency.ts';
-import { type ApiEvent, apiHeaders, jsonBody, problemJson, requireScope } from './middlewares.ts';
+import { type ApiEvent, apiHeaders, jsonBody, problemJson, requireScope, wellFormedRequest } from './middlewares.ts';
 import { type HttpResult, jsonResponse } from './problem.ts';
 import { type PublicRouteKey, type RouteKey, routeOf, type ScopedRouteKey } from './routes.ts';
 import { parseOrThrow } from './validation.ts';
@@ -27,8 +27,11 @@ export interface ApiOptions<B extends z.ZodType | undefined, Q extends z.ZodType
   body?: B;
   /** Validates the query string (a 400 `query is invalid` otherwise). */
   query?: Q;
-  /** Honour `Idempotency-Key` (writes). */
-  idempotent?: boolean;
+  /**
+   * Honour `Idempotency-Key` (writes); a function of the parsed body for routes that write only for some
+   * bodies (a gate check with `record: true`): a read-only request ignores the key and is never replayed.
+   */
+  idempotent?: boolean | ((body: Parsed<B>) => boolean);
 }
 
 type Parsed<S> = S extends z.ZodType ? z.infer<S> : undefined;
@@ -77,9 +80,13 @@ export function api<B extends z.ZodType | undefined = undefined, Q extends z.Zod
   const chain = middy<ApiEvent, HttpResult, Error, Context>()
     .use(apiHeaders())
     .use(problemJson())
-    .use(requireScope(tableScope(key, true) as Scope));
+    .use(requireScope(tableScope(key, true) as Scope))
+    .use(wellFormedRequest());
   if (options.body) chain.use(jsonBody(options.body));
-  if (options.idempotent) chain.use(idempotency());
+  const { idempotent } = options;
+  if (idempotent) {
+    chain.use(idempotency(typeof idempotent === 'function' ? (e) => idempotent(e.parsedBody as Parsed<B>) : undefined));
+  }
   const run = chain.handler(async (event) => {
     const query = options.query && parseOrThrow(options.query, event.queryStringParameters ?? {}, 'query');
     return toResult(
@@ -93,13 +100,18 @@ export function api<B extends z.ZodType | undefined = undefined, Q extends z.Zod
       }),
     );
   });
-  return Object.assign(run, { route: key, body: options.body, query: options.query, idempotent: options.idempotent });
+  // A body-dependent key (a gate check with `record: true`) is documented as honoured: it is, for those bodies.
+  return Object.assign(run, { route: key, body: options.body, query: options.query, idempotent: Boolean(idempotent) });
 }
 
 /** A public route (no API key): errors still become problem+json. */
 export function publicRoute(key: PublicRouteKey, handler: (event: ApiEvent) => Promise<HttpResult>) {
   return publicHandler(
     key,
-    middy<ApiEvent, HttpResult, Error, Context>().use(apiHeaders()).use(problemJson()).handler(handler),
+    middy<ApiEvent, HttpResult, Error, Context>()
+      .use(apiHeaders())
+      .use(problemJson())
+      .use(wellFormedRequest())
+      .handler(handler),
   );
 }

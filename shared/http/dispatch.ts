@@ -3,7 +3,10 @@ import type { RouteHandler } from './api.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import type { ApiEvent } from './middlewares.ts';
 import { type HttpResult, problemResponse } from './problem.ts';
-import { type FunctionName, matchRoute, ROUTES, routeKey, routeOf } from './routes.ts';
+import { answersHead, type FunctionName, matchRoute, ROUTES, routeKey, routeOf } from './routes.ts';
+
+/** A response to HEAD: the GET's status and headers, no body. */
+export const withoutBody = (result: HttpResult): HttpResult => ({ ...result, body: '', isBase64Encoded: false });
 
 /** A function's Lambda handler, with the route handlers it dispatches to. */
 export type FunctionHandler = ((event: ApiEvent, context: Context) => Promise<HttpResult>) & {
@@ -30,6 +33,9 @@ export function dispatch(fn: FunctionName, routes: readonly RouteHandler[]): Fun
   const handler = async (event: ApiEvent, context: Context): Promise<HttpResult> => {
     const route = handlers.get(event.routeKey);
     if (route) return route(event, context);
+    // A HEAD route of the stack (`answersHead`): the GET handler, without the body.
+    const get = event.routeKey?.startsWith('HEAD ') ? handlers.get(`GET ${event.routeKey.slice(5)}`) : undefined;
+    if (get && answersHead(routeOf(get.route))) return withoutBody(await get(event, context));
     const match = matchRoute(event.requestContext?.http?.method ?? '', event.rawPath ?? '');
     if (match.kind === 'method_not_allowed') return problemResponse(new MethodNotAllowedError(match.allowed));
     return problemResponse(new NotFoundError(`no route for ${event.requestContext?.http?.method} ${event.rawPath}`));

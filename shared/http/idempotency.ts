@@ -4,7 +4,7 @@ import { tenantDigest } from '#shared/secrets.ts';
 import { getDb } from '#store/db.ts';
 import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } from '#store/idempotency.ts';
 import { ConflictError, ValidationError } from './errors.ts';
-import { type ApiMiddleware, rawBody } from './middlewares.ts';
+import { type ApiEvent, type ApiMiddleware, rawBody } from './middlewares.ts';
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
@@ -24,12 +24,12 @@ function subjectsOf(body: string): string[] {
   }
 }
 
-export function idempotency(): ApiMiddleware {
+export function idempotency(applies: (event: ApiEvent) => boolean = () => true): ApiMiddleware {
   return {
     before: async (request) => {
       const value = request.event.headers?.['idempotency-key'];
       const tenant = request.event.principal?.tenant;
-      if (value === undefined || !tenant) return;
+      if (value === undefined || !tenant || !applies(request.event)) return;
       if (value.length < 1 || value.length > 255) {
         throw new ValidationError('Idempotency-Key must be 1-255 characters', [
           { path: 'header.Idempotency-Key', message: 'must be 1-255 characters' },

@@ -11,9 +11,10 @@ import {
   toProblem,
   UnauthorizedError,
   UnsupportedMediaTypeError,
+  ValidationError,
 } from './errors.ts';
 import { API_HEADERS, type HttpResult, internalError, problemResponse } from './problem.ts';
-import { parseOrThrow } from './validation.ts';
+import { assertWellFormed, parseOrThrow } from './validation.ts';
 
 /** The Lambda event as our middlewares enrich it. */
 export type ApiEvent = APIGatewayProxyEventV2 & {
@@ -75,6 +76,33 @@ export function rawBody(event: APIGatewayProxyEventV2): Buffer {
 const header = (event: APIGatewayProxyEventV2, name: string) =>
   event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
 
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** The body without a UTF-8 byte-order mark: RFC 8259 lets a parser ignore one, and Windows tools send it. */
+export const withoutBom = (body: Buffer) => (body.subarray(0, 3).equals(BOM) ? body.subarray(3) : body);
+
+/** Path parameters are parts of table keys: bounded well below DynamoDB's 1 KB sort-key and 2 KB partition-key limits. */
+export const MAX_PATH_PARAMETER_BYTES = 512;
+
+/**
+ * Checks what every route reads besides its body, before any handler: path parameters (well-formed, at
+ * most 512 bytes: a 400, never a store error) and query string values (well-formed Unicode).
+ */
+export function wellFormedRequest(): ApiMiddleware {
+  return {
+    before: async (request) => {
+      for (const [name, value] of Object.entries(request.event.pathParameters ?? {})) {
+        assertWellFormed(value, [name]);
+        if (Buffer.byteLength(value ?? '') > MAX_PATH_PARAMETER_BYTES) {
+          const message = `must be at most ${MAX_PATH_PARAMETER_BYTES} bytes`;
+          throw new ValidationError(`${name} ${message}`, [{ path: name, message }]);
+        }
+      }
+      assertWellFormed(request.event.queryStringParameters ?? {}, ['query']);
+    },
+  };
+}
+
 /**
  * Parses a JSON body against a schema: 413 above 1 MiB, 415 for another media type, 400 for malformed
  * JSON (middy's own parser answers 415 there, our contract says 400), 400 with field paths when invalid.
@@ -90,10 +118,11 @@ export function jsonBody(schema: z.ZodType): ApiMiddleware {
       }
       let value: unknown;
       try {
-        value = JSON.parse(body.toString('utf8'));
+        value = JSON.parse(withoutBom(body).toString('utf8'));
       } catch (error) {
         throw new MalformedJsonError(`the body is not valid JSON: ${(error as Error).message}`);
       }
+      assertWellFormed(value);
       request.event.parsedBody = parseOrThrow(schema, value);
     },
   };

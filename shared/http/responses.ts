@@ -138,6 +138,8 @@ const NOT_SEALED: ResponseSpec = {
   codes: ['not_sealed'],
   headers: { 'Retry-After': RETRY_AFTER },
 };
+const NEXT_CURSOR: HeaderSpec = { description: "The next page's cursor; absent on the last page" };
+
 const ENDPOINT_NOT_FOUND: ResponseSpec = { description: 'No such event endpoint', codes: ['endpoint_not_found'] };
 const CONNECTOR_NOT_FOUND: ResponseSpec = {
   description: 'No such connector in this tenant',
@@ -178,8 +180,12 @@ export const ROUTE_RESPONSES = {
   },
   'GET /v1/subjects/{subjectKey}/events': {
     responses: {
-      200: { description: 'The ledger and its chain verification', content: json(SubjectEventsResponseSchema) },
-      400: { description: 'Not a subject key', codes: ['validation_failed'] },
+      200: {
+        description: 'A page of the ledger and its chain verification',
+        content: json(SubjectEventsResponseSchema),
+        headers: { 'X-Next-Cursor': NEXT_CURSOR },
+      },
+      400: { description: 'Not a subject key, or an invalid cursor', codes: ['validation_failed', 'invalid_cursor'] },
       404: { description: 'No events for this subject key', codes: ['subject_not_found'] },
     },
   },
@@ -210,7 +216,14 @@ export const ROUTE_RESPONSES = {
     },
   },
   'GET /v1/erasure-requests': {
-    responses: { 200: { description: 'Erasure requests by status', content: json(ErasureListResponseSchema) } },
+    responses: {
+      200: {
+        description: 'A page of erasure requests by status',
+        content: json(ErasureListResponseSchema),
+        headers: { 'X-Next-Cursor': NEXT_CURSOR },
+      },
+      400: { description: 'Invalid query or cursor', codes: ['validation_failed', 'invalid_cursor'] },
+    },
   },
   'GET /v1/erasure-requests/{requestId}': {
     responses: {
@@ -282,8 +295,12 @@ export const ROUTE_RESPONSES = {
   },
   'POST /v1/subjects/access': {
     responses: {
-      200: { description: 'The Art. 15 copy (recorded as access.provided)', content: json(AccessResponseSchema) },
-      400: { description: 'Invalid request', codes: IDENTIFIER },
+      200: {
+        description: 'The Art. 15 copy (recorded as access.provided); later pages carry only events',
+        content: json(AccessResponseSchema),
+        headers: { 'X-Next-Cursor': NEXT_CURSOR },
+      },
+      400: { description: 'Invalid request or cursor', codes: [...IDENTIFIER, 'invalid_cursor'] },
       404: { description: 'Nothing was ever recorded for this subject', codes: ['subject_not_found'] },
     },
   },

@@ -393,6 +393,19 @@ export function matchRoute(method: string, path: string): RouteMatch {
   return allowed.length > 0 ? { kind: 'method_not_allowed', allowed } : { kind: 'not_found' };
 }
 
+/**
+ * Public GET routes (pages, health, documents) also answer HEAD: link checkers and mail scanners probe
+ * pages that way. HEAD runs the GET handler (a GET never changes anything) and sends no body.
+ */
+export const answersHead = (route: Route) => route.method === 'GET' && !route.scope;
+
+/** The GET route a HEAD request stands for, when it answers HEAD. */
+export function matchHead(path: string): RouteMatch {
+  const match = matchRoute('GET', path);
+  if (match.kind === 'route' && !answersHead(match.route)) return { kind: 'method_not_allowed', allowed: ['GET'] };
+  return match;
+}
+
 /** API Gateway's route key for a route, e.g. `POST /v1/consents`. */
 export const routeKey = (route: Route) => `${route.method} ${route.path}` as RouteKey;
 

@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { publicHandler } from '#http/api.ts';
 import { type ProblemError, toProblem } from '#http/errors.ts';
-import { type ApiEvent, MAX_BODY_BYTES, rawBody } from '#http/middlewares.ts';
+import { type ApiEvent, MAX_BODY_BYTES, rawBody, wellFormedRequest } from '#http/middlewares.ts';
 import type { HttpResult } from '#http/problem.ts';
 import type { PublicRouteKey } from '#http/routes.ts';
 import { logger } from '#shared/log.ts';
@@ -49,6 +49,7 @@ export function pageRoute(key: PublicRouteKey, handler: (event: ApiEvent, lang: 
         request.response = htmlResponse(500, lang, errorPage(lang, 'generic'));
       },
     })
+    .use(wellFormedRequest())
     .handler((event) => handler(event, requestLang(event)));
   return publicHandler(key, page);
 }
@@ -77,4 +78,21 @@ export async function readForm(event: ApiEvent): Promise<Map<string, string>> {
   }
   for (const [name, value] of form) if (typeof value === 'string' && !fields.has(name)) fields.set(name, value);
   return fields;
+}
+
+/** "List-Unsubscribe" then "One-Click" as a form field in any encoding: `=`, a multipart part, JSON's `":"`. */
+const ONE_CLICK = /List-Unsubscribe["'\s:=]{1,8}One-Click/;
+
+/**
+ * Whether a POST is an RFC 8058 one-click: the form field `List-Unsubscribe=One-Click`, read with the
+ * form parser, else found in the body's text whatever its type (text/plain, the RFC's own §8.3 example,
+ * whose multipart delimiters a strict parser refuses). Only a body over the size limit is an error (413).
+ */
+export async function isOneClick(event: ApiEvent): Promise<boolean> {
+  const form = await readForm(event).catch((error: unknown) => {
+    if (error instanceof PageError && error.status === 413) throw error;
+    return undefined;
+  });
+  if (form?.get('List-Unsubscribe') === 'One-Click') return true;
+  return ONE_CLICK.test(rawBody(event).toString('utf8'));
 }

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { SubjectSchema } from '#shared/identity/subject.ts';
-import { shortText } from './common.ts';
+import { pageQuery, shortText } from './common.ts';
 
 export const ERASURE_CHANNELS = ['email', 'web', 'phone', 'letter', 'self_service', 'in_person', 'api'] as const;
 
@@ -21,8 +21,13 @@ export const ErasureExtendSchema = z.strictObject({
   months: z.union([z.literal(1), z.literal(2)]),
 });
 
+/** An erasure request id as `POST /v1/erasure-requests` hands them out (`er_` and a ULID). */
+export const ErasureRequestIdSchema = z
+  .string()
+  .regex(/^er_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an erasure request id such as er_01JD3Z6Q5V9XGZ3E1M1C4V7N2B');
+
 export const ERASURE_STATUSES = ['received', 'completed', 'overdue', 'cancelled'] as const;
 export const ErasureListQuerySchema = z.strictObject({
   status: z.enum(ERASURE_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  ...pageQuery,
 });

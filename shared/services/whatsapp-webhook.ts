@@ -2,6 +2,7 @@
 import { DomainError } from '#domain/errors.ts';
 import type { Actor } from '#domain/ledger.ts';
 import { ProblemError } from '#http/errors.ts';
+import { mapLimit } from '#shared/concurrency.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { logger } from '#shared/log.ts';
 import { countWebhookEvent } from '#shared/metrics.ts';
@@ -35,19 +36,60 @@ export interface ProcessReport {
   invalid: number;
 }
 
+/** Subjects whose notifications are applied at the same time (each one's own in order). */
+export const WEBHOOK_SUBJECT_CONCURRENCY = 16;
+
+type Resolved = Awaited<ReturnType<typeof resolveSubject>>;
+
 /**
- * Applies the notifications one by one, in the order they happened. Each one is one ledger append with
- * its replay marker in the same transaction, so a redelivered webhook records nothing new. An identifier
- * the service cannot use (not a valid phone number) is skipped; a store failure propagates (503, and
- * Meta retries the whole delivery: what was already applied is then recognised as a replay).
+ * Applies one notification: one ledger append with its replay marker in the same transaction, so a
+ * redelivered webhook records nothing new. Counts the outcome in `report`.
+ */
+async function applyOne(db: Db, n: Notification, resolved: Resolved, now: string, report: ProcessReport) {
+  const policy = await getPolicy(db, n.tenant);
+  const notice = n.action.kind === 'regrant' ? await noticeOfGrant(db, n.tenant, policy.noticeVersion) : {};
+  // The marker is stored: keyed per tenant, since the notification it stands for names a phone number.
+  const once = await tenantDigest(n.tenant, 'replay', n.replayId);
+  try {
+    const { event } = await appendChange(
+      db,
+      n.tenant,
+      resolved.subjectKey,
+      (current, next) => applyNotification(current, n, policy, next, now, notice),
+      { kind: resolved.identifier.kind, actor: WHATSAPP, once, onceTtlDays: REPLAY_TTL_DAYS },
+    );
+    if (event) report.recorded++;
+    else report.unchanged++;
+    countWebhookEvent(eventName(n), event ? 'recorded' : 'unchanged');
+  } catch (error) {
+    if (error instanceof DomainError) {
+      // A resume dated before the erasure or withdrawal it would undo, or during a pending erasure: refused.
+      logger.info('whatsapp notification refused by the consent rules', { code: error.code, event: eventName(n) });
+      report.unchanged++;
+      countWebhookEvent(eventName(n), 'unchanged');
+      return;
+    }
+    if (!(error instanceof AlreadyAppliedError)) throw error;
+    report.replayed++;
+    countWebhookEvent(eventName(n), 'replayed');
+  }
+}
+
+/**
+ * Applies a delivery's notifications: different subjects in parallel (at most
+ * {@link WEBHOOK_SUBJECT_CONCURRENCY} at a time), each subject's in the order they came, one after the
+ * other — a STOP then a START of the same person stay in that order, and no two appends of one subject
+ * contend. An identifier the service cannot use (not a valid phone number) is skipped; a store failure
+ * propagates (503, and Meta retries the whole delivery: what was already applied is then a replay).
  */
 async function processNotifications(db: Db, notifications: Notification[]): Promise<ProcessReport> {
   const report: ProcessReport = { recorded: 0, replayed: 0, unchanged: 0, invalid: 0 };
+  const bySubject = new Map<string, { resolved: Resolved; items: { n: Notification; now: string }[] }>();
   for (const delivered of notifications) {
     const now = new Date().toISOString();
     // A notification dated in the future is recorded at its arrival time: it cannot pre-empt later stops.
     const n = isInFuture(delivered.observedAt, now) ? { ...delivered, observedAt: now } : delivered;
-    let resolved: Awaited<ReturnType<typeof resolveSubject>>;
+    let resolved: Resolved;
     try {
       resolved = await resolveSubject(n.tenant, n.subject, 'whatsapp');
     } catch (error) {
@@ -56,34 +98,14 @@ async function processNotifications(db: Db, notifications: Notification[]): Prom
       countWebhookEvent(eventName(n), 'invalid');
       continue;
     }
-    const policy = await getPolicy(db, n.tenant);
-    const notice = n.action.kind === 'regrant' ? await noticeOfGrant(db, n.tenant, policy.noticeVersion) : {};
-    // The marker is stored: keyed per tenant, since the notification it stands for names a phone number.
-    const once = await tenantDigest(n.tenant, 'replay', n.replayId);
-    try {
-      const { event } = await appendChange(
-        db,
-        n.tenant,
-        resolved.subjectKey,
-        (current, next) => applyNotification(current, n, policy, next, now, notice),
-        { kind: resolved.identifier.kind, actor: WHATSAPP, once, onceTtlDays: REPLAY_TTL_DAYS },
-      );
-      if (event) report.recorded++;
-      else report.unchanged++;
-      countWebhookEvent(eventName(n), event ? 'recorded' : 'unchanged');
-    } catch (error) {
-      if (error instanceof DomainError) {
-        // A resume dated before the erasure or withdrawal it would undo, or during a pending erasure: refused.
-        logger.info('whatsapp notification refused by the consent rules', { code: error.code, event: eventName(n) });
-        report.unchanged++;
-        countWebhookEvent(eventName(n), 'unchanged');
-        continue;
-      }
-      if (!(error instanceof AlreadyAppliedError)) throw error;
-      report.replayed++;
-      countWebhookEvent(eventName(n), 'replayed');
-    }
+    const key = `${n.tenant}\n${resolved.subjectKey}`;
+    const group = bySubject.get(key) ?? { resolved, items: [] };
+    group.items.push({ n, now });
+    bySubject.set(key, group);
   }
+  await mapLimit([...bySubject.values()], WEBHOOK_SUBJECT_CONCURRENCY, async ({ resolved, items }) => {
+    for (const { n, now } of items) await applyOne(db, n, resolved, now, report);
+  });
   logger.info('whatsapp webhook processed', { ...report });
   return report;
 }

@@ -6,6 +6,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
 import {
   assertCancellable,
   cancelErasure,
@@ -24,8 +25,17 @@ import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { newUlid } from '#shared/ids.ts';
 import { logger } from '#shared/log.ts';
 import { DAY_MS } from '#shared/time.ts';
+import { decodePosition, encodePosition } from './cursor.ts';
 import type { Db } from './db.ts';
-import { backoffMs, isWriteConflict, StoreUnavailable, sleep, storeFailure, WriteContention } from './errors.ts';
+import {
+  backoffMs,
+  InvalidCursor,
+  isWriteConflict,
+  StoreUnavailable,
+  sleep,
+  storeFailure,
+  WriteContention,
+} from './errors.ts';
 import { getPolicy } from './policy.ts';
 import { redactDetails } from './retention.ts';
 import { appendChange, chainEvent, changeTransaction, getState } from './subjects.ts';
@@ -156,6 +166,47 @@ export async function getErasureRequest(
   }
 }
 
+/** Where a listing stopped: the status partition and the index sort key of the last request handed out. */
+const ErasurePositionSchema = z.object({
+  status: z.enum(['received', 'completed', 'cancelled']),
+  sk: z.string().min(1).max(200),
+  id: z.string().regex(/^er_[0-9A-Z]{26}$/),
+});
+type ErasurePosition = z.infer<typeof ErasurePositionSchema>;
+
+/** Index items of one stored status, in index order, strictly after `after` when given. */
+async function erasureItems(
+  db: Db,
+  tenant: string,
+  status: StoredErasureStatus,
+  options: { dueBefore?: string; limit: number; after?: ErasurePosition },
+): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  const pk = keys.erasuresByStatus(tenant, status);
+  let start: Record<string, unknown> | undefined = options.after
+    ? { GSI2PK: pk, GSI2SK: options.after.sk, ...requestKey(tenant, options.after.id) }
+    : undefined;
+  try {
+    do {
+      const page = await db.client.send(
+        new QueryCommand({
+          TableName: db.table,
+          IndexName: 'GSI2',
+          KeyConditionExpression: options.dueBefore ? 'GSI2PK = :pk AND GSI2SK < :before' : 'GSI2PK = :pk',
+          ExpressionAttributeValues: { ':pk': pk, ...(options.dueBefore ? { ':before': options.dueBefore } : {}) },
+          ExclusiveStartKey: start,
+          Limit: options.limit - out.length,
+        }),
+      );
+      out.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start && out.length < options.limit);
+  } catch (error) {
+    throw storeFailure(error, 'listErasureRequests');
+  }
+  return out;
+}
+
 /**
  * Requests of one stored status in due-date order (received) or completion (cancellation) order;
  * `dueBefore` keeps only the received ones due before that time (overdue, due within N days).
@@ -166,31 +217,52 @@ export async function listErasureRequests(
   status: StoredErasureStatus,
   options: { dueBefore?: string; limit?: number } = {},
 ): Promise<ErasureRequest[]> {
-  const out: ErasureRequest[] = [];
-  let start: Record<string, unknown> | undefined;
-  const limit = options.limit ?? 100;
-  try {
-    do {
-      const page = await db.client.send(
-        new QueryCommand({
-          TableName: db.table,
-          IndexName: 'GSI2',
-          KeyConditionExpression: options.dueBefore ? 'GSI2PK = :pk AND GSI2SK < :before' : 'GSI2PK = :pk',
-          ExpressionAttributeValues: {
-            ':pk': keys.erasuresByStatus(tenant, status),
-            ...(options.dueBefore ? { ':before': options.dueBefore } : {}),
-          },
-          ExclusiveStartKey: start,
-          Limit: limit - out.length,
-        }),
-      );
-      out.push(...(page.Items ?? []).map(toRequest));
-      start = page.LastEvaluatedKey;
-    } while (start && out.length < limit);
-  } catch (error) {
-    throw storeFailure(error, 'listErasureRequests');
+  return (await erasureItems(db, tenant, status, { ...options, limit: options.limit ?? 100 })).map(toRequest);
+}
+
+/**
+ * One page of a listing (see {@link erasureSelection}): received requests in due-date order, then
+ * completed, then cancelled ones, `limit` of them after `cursor`; `nextCursor` when more follow. A
+ * cursor this service did not hand out is {@link InvalidCursor}.
+ */
+export async function pageErasures(
+  db: Db,
+  tenant: string,
+  query: ErasureQuery,
+  now: number,
+  page: { limit: number; cursor?: string },
+): Promise<{ requests: ErasureRequest[]; nextCursor?: string }> {
+  const { received, completed, cancelled, dueBefore } = erasureSelection(query, now);
+  const order = (
+    [
+      [received, 'received'],
+      [completed, 'completed'],
+      [cancelled, 'cancelled'],
+    ] as const
+  )
+    .filter(([selected]) => selected)
+    .map(([, status]) => status);
+  const after = page.cursor ? decodePosition(page.cursor, ErasurePositionSchema) : undefined;
+  const from = after ? order.indexOf(after.status) : 0;
+  if (from < 0) throw new InvalidCursor('cursor does not belong to this status filter');
+  // One more than asked: tells whether a next page exists, so the last page has no cursor.
+  const found: { status: StoredErasureStatus; item: Record<string, unknown> }[] = [];
+  for (let i = from; i < order.length && found.length <= page.limit; i++) {
+    const status = order[i];
+    const items = await erasureItems(db, tenant, status, {
+      limit: page.limit + 1 - found.length,
+      ...(status === 'received' && dueBefore ? { dueBefore } : {}),
+      ...(i === from && after ? { after } : {}),
+    });
+    found.push(...items.map((item) => ({ status, item })));
   }
-  return out;
+  const shown = found.slice(0, page.limit);
+  const last = shown[shown.length - 1];
+  const nextCursor =
+    found.length > page.limit && last
+      ? encodePosition({ status: last.status, sk: last.item.GSI2SK, id: last.item.requestId })
+      : undefined;
+  return { requests: shown.map(({ item }) => toRequest(item)), ...(nextCursor ? { nextCursor } : {}) };
 }
 
 /**

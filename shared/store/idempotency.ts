@@ -1,4 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { functionTimeoutSeconds } from '#shared/function-timeout.ts';
 import { toSec } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { storeFailure } from './errors.ts';
@@ -7,9 +8,18 @@ import { keys } from './table.ts';
 /** How long a stored response answers retries. */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
+/**
+ * How long an in-progress key belongs to the request that claimed it: the function's timeout plus 10 s.
+ * Past that the request cannot be running any more (Lambda stopped it), so a retry takes the key over
+ * instead of getting 409 `idempotency_in_progress` for 24 h.
+ */
+export const idempotencyLeaseSeconds = () => functionTimeoutSeconds() + 10;
+
 export interface IdempotencyRecord {
   requestHash: string;
   status: 'in_progress' | 'completed';
+  /** In progress: the claim's lease ends then (epoch seconds). */
+  leaseUntilEpoch?: number;
   response?: { statusCode: number; headers: Record<string, string>; body: string };
 }
 
@@ -17,7 +27,8 @@ const key = (tenant: string, keyHash: string) => ({ PK: keys.idempotency(tenant,
 
 /**
  * Claims an idempotency key. Returns undefined when this request owns it now, or the record another
- * request left (in progress or completed). Expired records (TTL not yet swept) are taken over.
+ * request left (in progress or completed). Expired records (TTL not yet swept) and in-progress records
+ * whose lease has ended (a request that crashed or timed out) are taken over.
  */
 export async function claimIdempotencyKey(
   db: Db,
@@ -34,10 +45,13 @@ export async function claimIdempotencyKey(
           ...key(tenant, keyHash),
           requestHash,
           status: 'in_progress',
+          leaseUntilEpoch: toSec(now) + idempotencyLeaseSeconds(),
           expiresAtEpoch: toSec(now) + IDEMPOTENCY_TTL_SECONDS,
         },
-        ConditionExpression: 'attribute_not_exists(PK) OR expiresAtEpoch < :now',
-        ExpressionAttributeValues: { ':now': toSec(now) },
+        ConditionExpression:
+          'attribute_not_exists(PK) OR expiresAtEpoch < :now OR (#s = :inProgress AND leaseUntilEpoch < :now)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':now': toSec(now), ':inProgress': 'in_progress' },
       }),
     );
     return undefined;
@@ -74,7 +88,7 @@ export async function completeIdempotencyKey(
           Update: {
             TableName: db.table,
             Key: record,
-            UpdateExpression: 'SET #s = :done, #r = :response',
+            UpdateExpression: 'SET #s = :done, #r = :response REMOVE leaseUntilEpoch',
             ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
             ExpressionAttributeValues: { ':done': 'completed', ':response': response },
           },

@@ -352,6 +352,41 @@ export async function listEvents(db: Db, tenant: string, subjectKey: string): Pr
   return (await listEventItems(db, tenant, subjectKey)).map(toEvent);
 }
 
+/** A page of a subject's ledger: `limit` events after `afterSeq`, and whether more follow. */
+export async function listEventsPage(
+  db: Db,
+  tenant: string,
+  subjectKey: string,
+  page: { afterSeq: number; limit: number },
+): Promise<{ events: LedgerEvent[]; more: boolean }> {
+  const events: LedgerEvent[] = [];
+  let start: Record<string, unknown> | undefined;
+  try {
+    do {
+      const out = await db.client.send(
+        new QueryCommand({
+          TableName: db.table,
+          KeyConditionExpression: 'PK = :pk AND SK BETWEEN :after AND :last',
+          ExpressionAttributeValues: {
+            ':pk': keys.subject(tenant, subjectKey),
+            ':after': keys.event(page.afterSeq + 1),
+            ':last': keys.event(999_999_999_999),
+          },
+          ConsistentRead: true,
+          // One more than asked: tells whether a next page exists, so the last page has no cursor.
+          Limit: page.limit + 1 - events.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      events.push(...(out.Items ?? []).map(toEvent));
+      start = out.LastEvaluatedKey;
+    } while (start && events.length <= page.limit);
+  } catch (error) {
+    throw storeFailure(error, 'listEventsPage');
+  }
+  return { events: events.slice(0, page.limit), more: events.length > page.limit };
+}
+
 /** The subject's event items as stored (audit-index attributes included), in seq order. */
 export async function listEventItems(db: Db, tenant: string, subjectKey: string): Promise<Record<string, unknown>[]> {
   const events: Record<string, unknown>[] = [];

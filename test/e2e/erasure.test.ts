@@ -85,8 +85,10 @@ describeLocal('POST /v1/erasure-requests/{requestId}/cancel', () => {
     expect((await api.post(`/v1/erasure-requests/${request.requestId}/complete`)).status).toBe(200);
     const res = await api.post(`/v1/erasure-requests/${request.requestId}/cancel`, {});
     expect([res.status, res.body.code]).toEqual([409, 'erasure_completed']);
-    const unknown = await api.post('/v1/erasure-requests/er_nope/cancel', {});
+    const unknown = await api.post('/v1/erasure-requests/er_01JD3Z6Q5V9XGZ3E1M1C4V7N2B/cancel', {});
     expect([unknown.status, unknown.body.code]).toEqual([404, 'erasure_request_not_found']);
+    const malformed = await api.post('/v1/erasure-requests/er_nope/cancel', {});
+    expect([malformed.status, malformed.body.code]).toEqual([400, 'validation_failed']);
   });
 });
 

@@ -1,16 +1,18 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { revokeApiKey } from '#shared/auth/api-keys.ts';
+import { AUTHORIZER_CACHE_TTL_SECONDS, revokeApiKey } from '#shared/auth/api-keys.ts';
 import { getDb } from '#store/db.ts';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
+/** The clock of the server's authorizer cache: moved past the TTL where a test revokes a key. */
+let clock = Date.now();
 let api: ReturnType<typeof client>;
 let tenant: string;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ clock: () => clock });
   const t = await tenantWithKey();
   tenant = t.tenant;
   api = client(server.url, t.key);
@@ -116,6 +118,7 @@ describeLocal('authentication and scopes', () => {
     const revocable = client(server.url, t.key);
     expect((await revocable.post('/v1/gate/check', { subject: { phone: phone() }, channel: 'sms' })).status).toBe(200);
     await revokeApiKey(getDb(), t.keyId);
+    clock += AUTHORIZER_CACHE_TTL_SECONDS * 1000; // as API Gateway, the server reuses an answer that long
     expectProblem(await revocable.post('/v1/gate/check', { subject: { phone: phone() }, channel: 'sms' }), 401);
   });
 

@@ -150,7 +150,9 @@ describeLocal('erasure requests', () => {
   });
 
   it('404 for an unknown request; 400 for a bad status filter', async () => {
-    expect((await api.get('/v1/erasure-requests/er_nope')).body.code).toBe('erasure_request_not_found');
+    expect((await api.get('/v1/erasure-requests/er_01JD3Z6Q5V9XGZ3E1M1C4V7N2B')).body.code).toBe(
+      'erasure_request_not_found',
+    );
     expect((await api.get('/v1/erasure-requests?status=lost')).status).toBe(400);
   });
 });

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AUTHORIZER_CACHE_TTL_SECONDS } from '#shared/auth/api-keys.ts';
 import { cli } from '../helpers/cli.ts';
 import { tenantId } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
 
 let server: Awaited<ReturnType<typeof startServer>>;
+/** The clock of the server's authorizer cache (API Gateway's): moved past its TTL after a revocation. */
+let clock = Date.now();
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ clock: () => clock });
 });
 afterAll(() => server.close());
 
@@ -46,6 +49,7 @@ describeLocal('npm run cli -- keys', () => {
     const revoked = await cli('keys', 'revoke', key.keyId);
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toContain('revoked');
+    clock += AUTHORIZER_CACHE_TTL_SECONDS * 1000;
     expect((await api.post('/v1/gate/check', { subject: { phone: '+33612345678' }, channel: 'sms' })).status).toBe(401);
     expect(JSON.parse((await cli('keys', 'list', '--tenant', tenant, '--json')).stdout)[0].revokedAt).toBeTruthy();
   });

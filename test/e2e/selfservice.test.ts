@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signLink } from '#shared/links/token.ts';
 import { getSecrets } from '#shared/secrets.ts';
@@ -240,17 +241,63 @@ describeLocal('refused links', () => {
     expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 
-  it('a body that is not a form is refused with a page and nothing recorded', async () => {
+  it('any POST to a valid link opts out: JSON, a broken multipart or no body at all (the body only names the source)', async () => {
+    const cases: { headers?: Record<string, string>; raw?: string }[] = [
+      { headers: { 'content-type': 'application/json' }, raw: JSON.stringify({ 'List-Unsubscribe': 'One-Click' }) },
+      { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, raw: 'garbage without boundaries' },
+      {},
+    ];
+    for (const request of cases) {
+      const subject = await consented();
+      const link = await links(subject);
+      const res = await web.post(path(link.url), undefined, request);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect((await api.gateCheck(subject)).body.reasons[0].code).toBe('consent_withdrawn');
+      const source = (await api.events(link.subjectKey)).at(-1).source;
+      expect(source).toBe(request.raw?.startsWith('{') ? 'one_click' : 'self_service_link');
+    }
+  });
+});
+
+describeLocal('RFC 8058 one-click, every way mail providers send it', () => {
+  const RFC_EXAMPLE = readFileSync(new URL('../fixtures/rfc8058/section-8.3-body.txt', import.meta.url), 'utf8');
+
+  it('honours the RFC 8058 §8.3 example body as printed (its delimiters lack the leading "--")', async () => {
+    const subject = await consented('email', { email: email() });
+    const link = await links(subject, 'email');
+    const res = await web.post(path(link.url), undefined, {
+      headers: { 'content-type': 'multipart/form-data; boundary=---FormBoundaryjWmhtjORrn' },
+      raw: RFC_EXAMPLE,
+    });
+    expect(res.status).toBe(200);
+    expect((await api.gateCheck(subject, 'email')).body.reasons[0].code).toBe('consent_withdrawn');
+    expect((await api.events(link.subjectKey)).at(-1)).toMatchObject({ source: 'one_click' });
+  });
+
+  it('honours a text/plain one-click body', async () => {
+    const subject = await consented('email', { email: email() });
+    const link = await links(subject, 'email');
+    const res = await web.post(path(link.url), undefined, {
+      headers: { 'content-type': 'text/plain' },
+      raw: 'List-Unsubscribe=One-Click',
+    });
+    expect(res.status).toBe(200);
+    expect((await api.events(link.subjectKey)).at(-1)).toMatchObject({ source: 'one_click' });
+  });
+
+  it('answers HEAD on the pages with 200 and no body, and changes nothing', async () => {
     const subject = await consented();
     const link = await links(subject);
-    const json = await web.post(path(link.url), { 'List-Unsubscribe': 'One-Click' });
-    expect(json.status).toBe(415);
-    expect(json.headers.get('content-type')).toContain('text/html');
-    const broken = await web.post(path(link.url), undefined, {
-      headers: { 'content-type': 'multipart/form-data; boundary=xyz' },
-      raw: 'garbage without boundaries',
-    });
-    expect(broken.status).toBe(400);
+    const before = await api.events(link.subjectKey);
+    for (const url of [link.url, link.preferencesUrl]) {
+      const res = await fetch(url, { method: 'HEAD' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect(await res.text()).toBe('');
+    }
+    expect((await fetch(`${server.url}/v1/health`, { method: 'HEAD' })).status).toBe(200);
+    expect(await api.events(link.subjectKey)).toHaveLength(before.length);
     expect((await api.gateCheck(subject)).body.decision).toBe('allow');
   });
 });

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'vitest';
 import { ensureTable } from '#infra/local/bootstrap.ts';
-import { createLocalServer } from '#infra/local/server.ts';
+import { createLocalServer, type LocalServerOptions } from '#infra/local/server.ts';
 import { type Db, setDb } from '#store/db.ts';
 import { assertConforms } from './openapi-validator.ts';
 
@@ -32,9 +32,11 @@ export interface TestResponse<T = any> {
  * The local HTTP server (real handlers, real authorizer) on a free port, against the run's DynamoDB Local;
  * or, with `API_URL` and `API_KEY` set, the deployed stage (nothing to start or stop).
  */
-export async function startServer(): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startServer(
+  options: LocalServerOptions = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
   if (deployed) return { url: deployed.url, close: async () => {} };
-  const server: Server = createLocalServer();
+  const server: Server = createLocalServer(options);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   process.env.PUBLIC_BASE_URL = url;
@@ -113,7 +115,7 @@ export function client(baseUrl: string, key?: string) {
     lookup: (subject: object) => call('POST', '/v1/subjects/lookup', { subject }),
     /** A subject's ledger events; none for an unknown subject (404). */
     events: async <E = any>(subjectKey: string): Promise<E[]> => {
-      const res = await call('GET', `/v1/subjects/${subjectKey}/events`);
+      const res = await call('GET', `/v1/subjects/${subjectKey}/events?limit=1000`);
       return res.status === 404 ? [] : res.body.events;
     },
   };

@@ -6,7 +6,7 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION } from '#domain/policy.ts';
 import { grantConsent } from '#domain/subject-state.ts';
-import { FUNCTIONS, ROUTES, routeKey } from '#http/routes.ts';
+import { answersHead, FUNCTIONS, ROUTES, routeKey } from '#http/routes.ts';
 import { TABLE_ACCESS } from '#infra/constructs/consent-table.ts';
 import { AUTHORIZER_GRANT, FUNCTION_GRANTS, JOB_GRANTS, PIPELINE_GRANTS } from '#infra/stack.ts';
 import { getDb } from '#store/db.ts';
@@ -45,9 +45,10 @@ beforeAll(() => {
 afterAll(() => synth?.cleanup());
 
 describe('routes and functions come from the route table', () => {
-  it('declares every route of the route table, and nothing else but $default', () => {
+  it('declares every route of the route table (public GETs with their HEAD), and nothing else but $default', () => {
     const keys = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
-    expect(keys.sort()).toEqual([...ROUTES.map(routeKey), '$default'].sort());
+    const heads = ROUTES.filter(answersHead).map((r) => `HEAD ${r.path}`);
+    expect(keys.sort()).toEqual([...ROUTES.map(routeKey), ...heads, '$default'].sort());
   });
 
   it('puts the API-key authorizer on every scoped route and none on public ones', () => {
@@ -70,7 +71,9 @@ describe('routes and functions come from the route table', () => {
     };
     for (const [, route] of ofType('AWS::ApiGatewayV2::Route')) {
       const target = route.Properties.Target['Fn::Join'][1][1].Ref as string;
-      const declared = ROUTES.find((r) => routeKey(r) === route.Properties.RouteKey);
+      // A HEAD route goes to its GET's function.
+      const key = String(route.Properties.RouteKey).replace(/^HEAD /, 'GET ');
+      const declared = ROUTES.find((r) => routeKey(r) === key);
       expect(integrationTarget(target), route.Properties.RouteKey).toBe(fnId(declared?.fn ?? 'docs'));
     }
   });

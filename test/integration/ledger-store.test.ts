@@ -2,7 +2,7 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { requestErasure } from '#domain/erasure.ts';
 import { verifyChain } from '#domain/ledger.ts';
-import { grantConsent, withdrawConsent } from '#domain/subject-state.ts';
+import { grantConsent, MAX_GRANTED_SCOPES, withdrawConsent } from '#domain/subject-state.ts';
 import { getDb } from '#store/db.ts';
 import { eraseSubject, purgeProof } from '#store/erasure.ts';
 import { appendChange, getState, getStates, listEvents } from '#store/subjects.ts';
@@ -29,7 +29,16 @@ describe('the ledger store against DynamoDB Local', () => {
           db,
           tenant,
           subjectKey,
-          (current, next) => grantConsent(current, grantInput(i), next, new Date().toISOString()),
+          // Ten grants (a subject's most scopes) and thirty objections, all racing.
+          (current, next) =>
+            i < MAX_GRANTED_SCOPES
+              ? grantConsent(current, grantInput(i), next, new Date().toISOString())
+              : withdrawConsent(
+                  current,
+                  { channel: 'whatsapp', purpose: `q${i}`, source: 'api', data: { writer: i } },
+                  next,
+                  new Date().toISOString(),
+                ),
           { actor: testActor },
         ),
       ),
@@ -46,8 +55,8 @@ describe('the ledger store against DynamoDB Local', () => {
     expect(state?.version).toBe(40);
     expect(state?.seq).toBe(40);
     expect(state?.head).toBe(chain.head);
-    // The state equals the last event applied: every writer's scope is there, each from its own event.
-    for (let i = 0; i < 40; i++) {
+    // The state equals the last event applied: every granting writer's scope is there, each from its own event.
+    for (let i = 0; i < MAX_GRANTED_SCOPES; i++) {
       const entry = state?.scopes[`whatsapp|p${i}`];
       expect(entry?.grantEventId).toBe(events.find((e) => e.data.writer === i)?.eventId);
     }

@@ -1368,7 +1368,10 @@ export interface operations {
     };
     getV1SubjectsSubjectKeyEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
             header?: never;
             path: {
                 subjectKey: string;
@@ -1377,9 +1380,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The ledger and its chain verification */
+            /** @description A page of the ledger and its chain verification */
             200: {
                 headers: {
+                    /** @description The next page's cursor; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1437,7 +1442,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not a subject key */
+            /** @description Not a subject key, or an invalid cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1445,7 +1450,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_cursor";
                     };
                 };
             };
@@ -1518,7 +1523,10 @@ export interface operations {
     postV1GateCheck: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any 1-255 characters, unique per write: a retry with the same key and body gets the first response (Idempotent-Replayed: true) and records nothing new */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1548,6 +1556,8 @@ export interface operations {
             /** @description The decision: allow, block (with reasons) or defer (with retryAfter) */
             200: {
                 headers: {
+                    /** @description "true" when this is the stored response of an earlier request */
+                    "Idempotent-Replayed"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1624,6 +1634,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
                         code?: "forbidden";
+                    };
+                };
+            };
+            /** @description Idempotency-Key conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "idempotency_key_reused" | "idempotency_in_progress";
                     };
                 };
             };
@@ -1859,6 +1881,7 @@ export interface operations {
             query?: {
                 status?: "received" | "completed" | "overdue" | "cancelled";
                 limit?: number;
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1866,9 +1889,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Erasure requests by status */
+            /** @description A page of erasure requests by status */
             200: {
                 headers: {
+                    /** @description The next page's cursor; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1920,7 +1945,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid query */
+            /** @description Invalid query or cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1928,7 +1953,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_cursor";
                     };
                 };
             };
@@ -3459,7 +3484,10 @@ export interface operations {
     };
     postV1SubjectsAccess: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3480,9 +3508,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The Art. 15 copy (recorded as access.provided) */
+            /** @description The Art. 15 copy (recorded as access.provided); later pages carry only events */
             200: {
                 headers: {
+                    /** @description The next page's cursor; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3689,7 +3719,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request or cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3697,7 +3727,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch";
+                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch" | "invalid_cursor";
                     };
                 };
             };

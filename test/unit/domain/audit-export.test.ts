@@ -49,7 +49,7 @@ describe('CSV export', () => {
   });
 
   it('guards cells a spreadsheet would run as a formula', () => {
-    for (const evil of ['=HYPERLINK("http://x","y")', '+1+1', '-2+3', '@SUM(A1)', '\tx', '\rx']) {
+    for (const evil of ['=HYPERLINK("http://x","y")', '+1+1', '-2+3', '@SUM(A1)', '\tx', '\rx', '\n=1+1']) {
       const [cell] = parseCsvLine(csvCell(evil));
       expect(cell).toBe(`'${evil}`);
     }
@@ -58,13 +58,13 @@ describe('CSV export', () => {
 
   it('puts noticeVersion from the data and keeps generated columns verbatim', () => {
     const [ev] = chain([{ data: { noticeVersion: '=cmd|" /C calc"!A0' } }]);
-    const row = csvRow({ ...ev, subjectKey: '-abc_DEF' });
+    const row = csvRow({ ...ev, subjectKey: '-abc_DEF', eventId: `-${ev.eventId}`, hash: `-${ev.hash}` });
     expect(row.endsWith('\r\n')).toBe(true);
     const cells = parseCsvLine(row.slice(0, -2));
     expect(cells).toHaveLength(CSV_COLUMNS.length);
     expect(Object.fromEntries(CSV_COLUMNS.map((c, i) => [c, cells[i]]))).toEqual({
       at: ev.at,
-      eventId: ev.eventId,
+      eventId: `-${ev.eventId}`,
       subjectKey: '-abc_DEF',
       type: 'consent.granted',
       channel: 'whatsapp',
@@ -72,7 +72,7 @@ describe('CSV export', () => {
       source: 'web_form',
       noticeVersion: `'=cmd|" /C calc"!A0`,
       prevHash: GENESIS_HASH,
-      hash: ev.hash,
+      hash: `-${ev.hash}`,
       recordedAt: '',
       actor: '',
     });

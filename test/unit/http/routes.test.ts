@@ -97,4 +97,13 @@ describe('the OpenAPI document', () => {
     const res = await docs(event as unknown as ApiEvent, {} as Context);
     expect(JSON.parse(String(res.body))).toEqual(document);
   });
+
+  it('answers a HEAD route of the stack with the GET handler and no body', async () => {
+    const docs = loaded.get('docs') as FunctionHandler;
+    const event = { routeKey: 'HEAD /openapi.json', rawPath: '/openapi.json', headers: {}, requestContext: {} };
+    const res = await docs(event as unknown as ApiEvent, {} as Context);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('');
+    expect(String(res.headers?.['content-type'])).toContain('json');
+  });
 });
