@@ -63,6 +63,9 @@ function sharedResponses(route: Route, handler: RouteHandler | undefined): Recor
     });
     add(403, `The API key lacks the scope ${route.scope}`, ['forbidden']);
   }
+  // Every query string and path parameter is checked for ill-formed Unicode (and path parameters for size)
+  // before the route's own code runs (shared/http/validation.ts).
+  add(400, 'Invalid request', ['validation_failed', 'invalid_unicode']);
   if (handler?.body) {
     add(400, 'Invalid request', ['malformed_json', 'validation_failed']);
     add(415, 'The body is not application/json', ['unsupported_media_type']);
@@ -128,6 +131,9 @@ function responseObject(spec: ResponseSpec, codes: Set<string>) {
         { schema: body === 'text' ? { type: 'string' } : jsonSchema(body, 'output') },
       ]),
     );
+  } else if (!spec.codes?.length) {
+    // No body (204, a HEAD).
+    return { description: spec.description, ...headerObjects(spec.headers) };
   } else {
     for (const code of spec.codes ?? []) codes.add(code);
     content = {

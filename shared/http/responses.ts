@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import {
+  AccessContinuationSchema,
   AccessResponseSchema,
   AuditErasuresResponseSchema,
   AuditSummaryResponseSchema,
@@ -297,7 +298,7 @@ export const ROUTE_RESPONSES = {
     responses: {
       200: {
         description: 'The Art. 15 copy (recorded as access.provided); later pages carry only events',
-        content: json(AccessResponseSchema),
+        content: json(z.union([AccessResponseSchema, AccessContinuationSchema])),
         headers: { 'X-Next-Cursor': NEXT_CURSOR },
       },
       400: { description: 'Invalid request or cursor', codes: [...IDENTIFIER, 'invalid_cursor'] },

@@ -62,7 +62,8 @@ const ContributionSchema = z.object({
   type: z.string(),
   observedAt: Time,
   weight: z.number(),
-  contribution: z.number(),
+  likelihoodRatio: z.number().describe("The clue's likelihood ratio now: P(clue | blocked) / P(clue | not blocked)"),
+  contribution: z.number().describe('The log-ratio it adds (0 when a stronger clue of its group counts instead)'),
   inferred: z.boolean().optional(),
 });
 
@@ -361,6 +362,11 @@ export const AccessResponseSchema = z.object({
   events: z.array(LedgerEventSchema),
   chain: z.object({ valid: z.boolean(), length: z.number().int(), head: z.string().nullable() }),
 });
+
+/** A later page of the access copy (`?cursor=`): the next events only, verified from the page before. */
+export const AccessContinuationSchema = AccessResponseSchema.pick({ events: true, logReceipts: true, chain: true })
+  .extend({ subject: z.object({ subjectKey: SubjectKey }) })
+  .strict();
 
 export const WebhookReportResponseSchema = z.object({
   received: z.number().int(),

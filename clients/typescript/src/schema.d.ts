@@ -775,7 +775,7 @@ export interface components {
              * @description Stable machine-readable code
              * @enum {string}
              */
-            code: "already_extended" | "connector_not_configured" | "connector_not_found" | "endpoint_not_found" | "erasure_cancelled" | "erasure_completed" | "erasure_pending" | "erasure_request_not_found" | "event_not_found" | "extension_too_late" | "forbidden" | "fresh_consent_required" | "idempotency_in_progress" | "idempotency_key_reused" | "identifier_channel_mismatch" | "internal_error" | "invalid_cursor" | "invalid_identifier" | "invalid_link" | "invalid_signature" | "link_expired" | "malformed_json" | "malformed_payload" | "method_not_allowed" | "no_checkpoint" | "not_found" | "not_sealed" | "notice_immutable" | "notice_not_found" | "payload_too_large" | "stale_consent" | "store_unavailable" | "subject_erased" | "subject_not_found" | "subscription_not_confirmed" | "time_in_future" | "unauthorized" | "unknown_notice" | "unsafe_url" | "unsupported_media_type" | "validation_failed" | "verification_failed" | "webhook_not_configured" | "write_contention" | "wrong_link_kind";
+            code: "already_extended" | "connector_not_configured" | "connector_not_found" | "endpoint_not_found" | "erasure_cancelled" | "erasure_completed" | "erasure_pending" | "erasure_request_not_found" | "event_not_found" | "extension_too_late" | "forbidden" | "fresh_consent_required" | "idempotency_in_progress" | "idempotency_key_reused" | "identifier_channel_mismatch" | "internal_error" | "invalid_cursor" | "invalid_identifier" | "invalid_link" | "invalid_signature" | "invalid_unicode" | "link_expired" | "malformed_json" | "malformed_payload" | "method_not_allowed" | "no_checkpoint" | "not_found" | "not_sealed" | "notice_immutable" | "notice_not_found" | "payload_too_large" | "stale_consent" | "store_unavailable" | "subject_erased" | "subject_not_found" | "subscription_not_confirmed" | "time_in_future" | "unauthorized" | "unknown_notice" | "unsafe_url" | "unsupported_media_type" | "validation_failed" | "verification_failed" | "webhook_not_configured" | "write_contention" | "wrong_link_kind";
             /** @description What was wrong, for a person */
             detail: string;
             instance?: string;
@@ -812,6 +812,18 @@ export interface operations {
                     "application/json": {
                         /** @constant */
                         status: "ok";
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -924,7 +936,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch" | "time_in_future";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch" | "time_in_future";
                     };
                 };
             };
@@ -1098,7 +1110,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch" | "time_in_future";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch" | "time_in_future";
                     };
                 };
             };
@@ -1249,6 +1261,9 @@ export interface operations {
                                      */
                                     observedAt: string;
                                     weight: number;
+                                    /** @description The clue's likelihood ratio now: P(clue | blocked) / P(clue | not blocked) */
+                                    likelihoodRatio: number;
+                                    /** @description The log-ratio it adds (0 when a stronger clue of its group counts instead) */
                                     contribution: number;
                                     inferred?: boolean;
                                 }[];
@@ -1272,7 +1287,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch";
                     };
                 };
             };
@@ -1450,7 +1465,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed" | "invalid_cursor";
+                        code?: "validation_failed" | "invalid_unicode" | "invalid_cursor";
                     };
                 };
             };
@@ -1607,7 +1622,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch";
                     };
                 };
             };
@@ -1794,7 +1809,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json";
                     };
                 };
             };
@@ -1953,7 +1968,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed" | "invalid_cursor";
+                        code?: "validation_failed" | "invalid_unicode" | "invalid_cursor";
                     };
                 };
             };
@@ -2102,7 +2117,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch";
                     };
                 };
             };
@@ -2259,6 +2274,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
+                    };
+                };
+            };
             /** @description Missing, unknown or revoked API key */
             401: {
                 headers: {
@@ -2401,7 +2428,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -2577,7 +2604,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json";
                     };
                 };
             };
@@ -2766,7 +2793,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json";
                     };
                 };
             };
@@ -2940,7 +2967,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch";
                     };
                 };
             };
@@ -3412,7 +3439,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "invalid_link" | "wrong_link_kind";
+                        code?: "validation_failed" | "invalid_unicode" | "invalid_link" | "wrong_link_kind";
                     };
                 };
             };
@@ -3608,6 +3635,9 @@ export interface operations {
                                      */
                                     observedAt: string;
                                     weight: number;
+                                    /** @description The clue's likelihood ratio now: P(clue | blocked) / P(clue | not blocked) */
+                                    likelihoodRatio: number;
+                                    /** @description The log-ratio it adds (0 when a stronger clue of its group counts instead) */
                                     contribution: number;
                                     inferred?: boolean;
                                 }[];
@@ -3716,6 +3746,63 @@ export interface operations {
                             length: number;
                             head: string | null;
                         };
+                    } | {
+                        events: ({
+                            /** @constant */
+                            v?: 2;
+                            eventId: string;
+                            seq: number;
+                            type: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
+                            at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
+                            recordedAt?: string;
+                            actor?: {
+                                type: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            channel: string | null;
+                            purpose: string | null;
+                            source: string | null;
+                            data: {
+                                [key: string]: unknown;
+                            };
+                            detailsDigest?: string | null;
+                            details?: {
+                                [key: string]: unknown;
+                            };
+                            detailsSalt?: string;
+                            prevHash: string;
+                            hash: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        logReceipts: {
+                            eventId: string;
+                            type: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 time
+                             */
+                            at: string;
+                            receiptUrl: string;
+                        }[];
+                        chain: {
+                            valid: boolean;
+                            length: number;
+                            head: string | null;
+                        };
+                        subject: {
+                            /** @description Pseudonymous subject key (keyed hash of the normalised identifier) */
+                            subjectKey: string;
+                        };
                     };
                 };
             };
@@ -3727,7 +3814,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch" | "invalid_cursor";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch" | "invalid_cursor";
                     };
                 };
             };
@@ -3858,7 +3945,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed" | "invalid_cursor";
+                        code?: "validation_failed" | "invalid_unicode" | "invalid_cursor";
                     };
                 };
             };
@@ -3969,7 +4056,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid query */
+            /** @description Invalid request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3977,7 +4064,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -4104,7 +4191,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid query */
+            /** @description Invalid request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4112,7 +4199,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -4248,7 +4335,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid query */
+            /** @description Invalid request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4256,7 +4343,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -4341,6 +4428,18 @@ export interface operations {
                         keyId: string;
                         /** @description The C2SP signed note */
                         note: string;
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -4452,7 +4551,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -4510,7 +4609,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid query */
+            /** @description Invalid request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4518,7 +4617,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -4606,7 +4705,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid query */
+            /** @description Invalid request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4614,7 +4713,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -4743,6 +4842,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
+                    };
+                };
+            };
             /** @description Missing, unknown or revoked API key */
             401: {
                 headers: {
@@ -4844,6 +4955,18 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
+                    };
+                };
+            };
             /** @description Unexpected error (logged, never explained) */
             500: {
                 headers: {
@@ -4877,6 +5000,18 @@ export interface operations {
                 content: {
                     "text/javascript": string;
                     "text/css": string;
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
+                    };
                 };
             };
             /** @description No such asset */
@@ -4960,6 +5095,9 @@ export interface operations {
                              */
                             observedAt: string;
                             weight: number;
+                            /** @description The clue's likelihood ratio now: P(clue | blocked) / P(clue | not blocked) */
+                            likelihoodRatio: number;
+                            /** @description The log-ratio it adds (0 when a stronger clue of its group counts instead) */
                             contribution: number;
                             inferred?: boolean;
                         }[];
@@ -4974,7 +5112,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "invalid_identifier" | "identifier_channel_mismatch" | "time_in_future";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch" | "time_in_future";
                     };
                 };
             };
@@ -5093,6 +5231,18 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
+                    };
+                };
+            };
             /** @description hub.mode or hub.verify_token does not match */
             403: {
                 headers: {
@@ -5174,7 +5324,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json";
                     };
                 };
             };
@@ -5355,6 +5505,18 @@ export interface operations {
                             /** @default 1825 */
                             proofDays: number;
                         };
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -5663,7 +5825,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json";
                     };
                 };
             };
@@ -5803,6 +5965,18 @@ export interface operations {
                              */
                             registeredAt: string;
                         }[];
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -5958,7 +6132,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json";
                     };
                 };
             };
@@ -6100,7 +6274,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -6204,6 +6378,18 @@ export interface operations {
                              */
                             createdAt: string;
                         }[];
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -6341,7 +6527,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json";
                     };
                 };
             };
@@ -6480,7 +6666,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -6566,12 +6752,7 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {unknown} */
-                        code?: never;
-                    };
-                };
+                content?: never;
             };
             /** @description Not a connector id */
             400: {
@@ -6581,7 +6762,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -6709,7 +6890,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "malformed_payload";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "malformed_payload";
                     };
                 };
             };
@@ -6815,6 +6996,18 @@ export interface operations {
                              */
                             previousSecretRetiresAt?: string;
                         }[];
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -6937,7 +7130,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "unsafe_url";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "unsafe_url";
                     };
                 };
             };
@@ -7080,7 +7273,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -7166,12 +7359,7 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {unknown} */
-                        code?: never;
-                    };
-                };
+                content?: never;
             };
             /** @description Not an endpoint id */
             400: {
@@ -7181,7 +7369,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -7312,7 +7500,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -7458,7 +7646,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed" | "invalid_cursor";
+                        code?: "validation_failed" | "invalid_unicode" | "invalid_cursor";
                     };
                 };
             };
@@ -7575,7 +7763,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "malformed_json" | "validation_failed" | "time_in_future";
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "time_in_future";
                     };
                 };
             };
@@ -7727,7 +7915,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed";
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };
@@ -7892,7 +8080,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "validation_failed" | "invalid_cursor";
+                        code?: "validation_failed" | "invalid_unicode" | "invalid_cursor";
                     };
                 };
             };
@@ -7979,6 +8167,18 @@ export interface operations {
                         };
                     } & {
                         [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
                     };
                 };
             };

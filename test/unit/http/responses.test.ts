@@ -43,15 +43,19 @@ describe('the response specification', () => {
     expect(Object.keys(ROUTE_RESPONSES).sort()).toEqual(keys);
   });
 
-  it('documents a success body or text for every operation, and a 4xx for every operation but three', () => {
+  it('documents a success body or text for every operation, and a 4xx for every operation', () => {
     const no4xx: string[] = [];
     for (const { key, op } of operations) {
       const success = Object.entries(op.responses).filter(([status]) => Number(status) < 300);
       expect(success.length, key).toBeGreaterThan(0);
-      for (const [, response] of success) expect(Object.keys(response.content ?? {}).length, key).toBeGreaterThan(0);
+      // A body for every success but 204 (No Content: none, by definition).
+      for (const [status, response] of success)
+        if (status !== '204') expect(Object.keys(response.content ?? {}).length, key).toBeGreaterThan(0);
+        else expect(response.content, key).toBeUndefined();
       if (!Object.keys(op.responses).some((s) => s.startsWith('4'))) no4xx.push(key);
     }
-    expect(no4xx.sort()).toEqual(['GET /dashboard', 'GET /openapi.json', 'GET /v1/health']);
+    // Even the public GETs: their query strings are checked for ill-formed Unicode (400 invalid_unicode).
+    expect(no4xx).toEqual([]);
   });
 
   it('lists the enumerated problem codes per status and every code in the Problem schema', () => {
