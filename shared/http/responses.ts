@@ -162,7 +162,10 @@ export const ROUTE_RESPONSES = {
       201: { description: 'The consent is recorded', content: json(ConsentGrantedResponseSchema) },
       400: { description: 'Invalid request', codes: [...IDENTIFIER, 'time_in_future'] },
       409: { description: 'Refused by the consent rules', codes: GRANT_REFUSALS },
-      422: { description: 'The notice version is not registered', codes: ['unknown_notice'] },
+      422: {
+        description: 'The notice version is not registered, or the subject already holds the most scopes it may',
+        codes: ['unknown_notice', 'too_many_scopes'],
+      },
     },
   },
   'POST /v1/consents/withdraw': {

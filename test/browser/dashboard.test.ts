@@ -55,7 +55,7 @@ beforeAll(async () => {
   }
   await api.post('/v1/consents/withdraw', { subject: subjects[0], channel: 'whatsapp' });
   await api.post('/v1/consents/withdraw', { subject: subjects[1] });
-  await api.post('/v1/signals', { subject: subjects[2], channel: 'whatsapp', type: 'group_add_refused' });
+  await api.post('/v1/signals', { subject: subjects[2], channel: 'whatsapp', type: 'message_undelivered' });
   overdueId = (await api.post('/v1/erasure-requests', { subjects: [subjects[4]], requestedVia: 'email' })).body
     .requestId;
   pendingId = (await api.post('/v1/erasure-requests', { subjects: [subjects[5]], requestedVia: 'letter' })).body

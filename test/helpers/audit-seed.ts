@@ -14,15 +14,22 @@ export const randomSubjectKey = () => randomBytes(32).toString('base64url');
 
 const CHANNELS = ['whatsapp', 'sms', 'email'] as const;
 
-/** Writes items with BatchWriteItem (25 per call, a few calls in flight, unprocessed items retried). */
+/**
+ * Writes items with BatchWriteItem (25 per call, a few calls in flight, unprocessed items retried). A call
+ * that times out on a busy DynamoDB Local is sent again (puts of the same items: safe to repeat), a few times.
+ */
 export async function batchPut(db: Db, items: Record<string, unknown>[], inFlight = 4): Promise<void> {
   const chunks: Record<string, unknown>[][] = [];
   for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
   await mapLimit(chunks, inFlight, async (chunk) => {
     let pending = chunk.map((Item) => ({ PutRequest: { Item } }));
-    while (pending.length) {
-      const out = await db.client.send(new BatchWriteCommand({ RequestItems: { [db.table]: pending } }));
-      pending = (out.UnprocessedItems?.[db.table] ?? []) as typeof pending;
+    for (let timeouts = 0; pending.length; ) {
+      try {
+        const out = await db.client.send(new BatchWriteCommand({ RequestItems: { [db.table]: pending } }));
+        pending = (out.UnprocessedItems?.[db.table] ?? []) as typeof pending;
+      } catch (error) {
+        if ((error as Error).name !== 'TimeoutError' || ++timeouts > 3) throw error;
+      }
     }
   });
 }

@@ -775,7 +775,7 @@ export interface components {
              * @description Stable machine-readable code
              * @enum {string}
              */
-            code: "already_extended" | "connector_not_configured" | "connector_not_found" | "endpoint_not_found" | "erasure_cancelled" | "erasure_completed" | "erasure_pending" | "erasure_request_not_found" | "event_not_found" | "extension_too_late" | "forbidden" | "fresh_consent_required" | "idempotency_in_progress" | "idempotency_key_reused" | "identifier_channel_mismatch" | "internal_error" | "invalid_cursor" | "invalid_identifier" | "invalid_link" | "invalid_signature" | "invalid_unicode" | "link_expired" | "malformed_json" | "malformed_payload" | "method_not_allowed" | "no_checkpoint" | "not_found" | "not_sealed" | "notice_immutable" | "notice_not_found" | "payload_too_large" | "stale_consent" | "store_unavailable" | "subject_erased" | "subject_not_found" | "subscription_not_confirmed" | "time_in_future" | "unauthorized" | "unknown_notice" | "unsafe_url" | "unsupported_media_type" | "validation_failed" | "verification_failed" | "webhook_not_configured" | "write_contention" | "wrong_link_kind";
+            code: "already_extended" | "connector_not_configured" | "connector_not_found" | "endpoint_not_found" | "erasure_cancelled" | "erasure_completed" | "erasure_pending" | "erasure_request_not_found" | "event_not_found" | "extension_too_late" | "forbidden" | "fresh_consent_required" | "idempotency_in_progress" | "idempotency_key_reused" | "identifier_channel_mismatch" | "internal_error" | "invalid_cursor" | "invalid_identifier" | "invalid_link" | "invalid_signature" | "invalid_unicode" | "link_expired" | "malformed_json" | "malformed_payload" | "method_not_allowed" | "no_checkpoint" | "not_found" | "not_sealed" | "notice_immutable" | "notice_not_found" | "payload_too_large" | "stale_consent" | "store_unavailable" | "subject_erased" | "subject_not_found" | "subscription_not_confirmed" | "time_in_future" | "too_many_scopes" | "unauthorized" | "unknown_notice" | "unsafe_url" | "unsupported_media_type" | "validation_failed" | "verification_failed" | "webhook_not_configured" | "write_contention" | "wrong_link_kind";
             /** @description What was wrong, for a person */
             detail: string;
             instance?: string;
@@ -1002,7 +1002,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The notice version is not registered */
+            /** @description The notice version is not registered, or the subject already holds the most scopes it may */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1010,7 +1010,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "unknown_notice";
+                        code?: "unknown_notice" | "too_many_scopes";
                     };
                 };
             };
