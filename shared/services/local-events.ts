@@ -37,15 +37,29 @@ export const localStreamsClient = (endpoint: string) =>
   });
 
 /**
- * Starts the pipeline: pending deliveries of an earlier run queued again, then the stream polled every
- * `everyMs` into the dispatcher. The queue is this process's delivery queue (replays use it). What it returns
+ * Starts the pipeline: pending deliveries of an earlier run queued again (in the background, retried until
+ * done), and the stream polled every `everyMs` into the dispatcher. The queue is this process's delivery queue (replays use it). What it returns
  * stops it all: the poll timer, a pass in flight, the queue's deliveries in flight.
  */
 export async function startLocalChangeEvents(db: Db, options: LocalChangeEventsOptions): Promise<LocalChangeEvents> {
   const settings = options.deliver ?? deliverOptionsFromEnv();
   const queue = new LocalDeliveryQueue((message) => deliver(db, message, settings));
   setDeliveryQueue(queue);
-  await requeuePending(db, queue);
+  // The deliveries an earlier run left pending are queued again in the background: a scan of the table, which
+  // on a big `.data` (or a store busy with the retention run at start) must neither delay nor fail the start.
+  let stopping = false;
+  void (async () => {
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        await requeuePending(db, queue);
+        return;
+      } catch (error) {
+        if (attempt === 0)
+          logger.warn('re-queueing pending deliveries failed; retrying', { errorName: (error as Error).name });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1_000 * 2 ** attempt)).unref());
+      }
+    }
+  })();
   const poller = new StreamPoller(
     db,
     localStreamsClient(options.endpoint),
@@ -64,6 +78,7 @@ export async function startLocalChangeEvents(db: Db, options: LocalChangeEventsO
     poller,
     pollNow: () => poller.pollOnce(),
     stop: async () => {
+      stopping = true;
       await scheduled.stop();
       await queue.stop();
       setDeliveryQueue(undefined);
