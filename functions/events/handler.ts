@@ -28,7 +28,7 @@ import { deleteEndpoint, getEndpoint, listDeliveries, listEndpoints } from '#sto
  * How long after its recording time a change enters the feed (an event takes its `recordedAt` before its
  * transaction commits, and the index follows the table): 2 s; `CHANGES_SETTLE_MS` for tests.
  */
-const SETTLE_MS = Number(process.env.CHANGES_SETTLE_MS ?? 2_000);
+const settleMs = () => Number(process.env.CHANGES_SETTLE_MS ?? 2_000);
 
 /** The endpoint named in the path, or 404 `endpoint_not_found`. */
 async function endpointOf(event: ApiEvent, tenant: string) {
@@ -138,7 +138,7 @@ export const test = api('POST /v1/event-endpoints/{id}/test', { idempotent: true
 /** GET /v1/changes?after=&limit= — the tenant's changes in recordedAt order; `next` always present. */
 export const changes = api('GET /v1/changes', { query: ChangesQuerySchema }, async ({ query, tenant }) => ({
   status: 200,
-  body: await changesPage(getDb(), tenant, query, new Date(), SETTLE_MS),
+  body: await changesPage(getDb(), tenant, query, new Date(), settleMs()),
 }));
 
 export const handler = dispatch('events', [
