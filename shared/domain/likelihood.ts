@@ -208,9 +208,10 @@ export function applySignal(
     if (ref) resolve(ref);
   } else if (isClue(signal.type, policy as Policy)) {
     const type = signal.type;
-    // The same reported clue about the same message counts once, at its latest report (order-independent).
+    // The same reported clue about the same message counts once (order-independent): at its latest report,
+    // but an undelivered message at its earliest — its wait, and so its evidence, runs from then.
     const same = ref ? clues.find((c) => c[0] === type && c[2] === ref && c[3] !== 1) : undefined;
-    if (same) same[1] = Math.max(same[1], at);
+    if (same) same[1] = type === 'message_undelivered' ? Math.min(same[1], at) : Math.max(same[1], at);
     else clues.push(ref ? [type, at, ref] : [type, at]);
   }
   if (clearedAt !== undefined) {
