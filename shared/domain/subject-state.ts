@@ -259,6 +259,29 @@ export interface GrantInput {
 }
 
 /**
+ * Grants several purposes of one channel as a single ledger event (a provider's or the person's opt-in that
+ * gives back what one stop closed): `grant` is applied per purpose, the event names the purpose when there is
+ * one and lists every scope in `data.scopes`.
+ */
+export function grantPurposes(
+  current: SubjectState,
+  channel: string,
+  purposes: readonly string[],
+  grant: (state: SubjectState, purpose: string) => Change,
+): Change {
+  let change = grant(current, purposes[0]);
+  for (const p of purposes.slice(1)) change = { ...change, state: grant(change.state, p).state };
+  return {
+    state: change.state,
+    event: {
+      ...change.event,
+      purpose: purposes.length === 1 ? purposes[0] : null,
+      data: { ...change.event.data, scopes: purposes.map((purpose) => ({ channel, purpose })) },
+    },
+  };
+}
+
+/**
  * Records a consent, by event time. A scope closed by a withdrawal, an objection or an erasure re-opens
  * only by the person's own act dated after it: an `import` or `api` grant there → `fresh_consent_required`,
  * a person's grant dated at or before the closing → `stale_consent`; while an erasure is pending →

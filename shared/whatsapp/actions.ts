@@ -4,6 +4,7 @@ import {
   type Change,
   effectiveScope,
   grantConsent,
+  grantPurposes,
   marketingKey,
   type NextEvent,
   type SubjectState,
@@ -106,16 +107,7 @@ function regrant(
       n.observedAt,
       kinds,
     );
-  let change = grant(current, purposes[0]);
-  for (const p of purposes.slice(1)) change = { ...change, state: grant(change.state, p).state };
-  return {
-    state: change.state,
-    event: {
-      ...change.event,
-      purpose: purposes.length === 1 ? purposes[0] : null,
-      data: { ...change.event.data, scopes: purposes.map((purpose) => ({ channel: CHANNEL, purpose })) },
-    },
-  };
+  return grantPurposes(current, CHANNEL, purposes, grant);
 }
 
 /**
