@@ -6,6 +6,7 @@ import { UnknownNoticeError, ValidationError } from '#http/errors.ts';
 import { notInFuture } from '#http/validation.ts';
 import { evidenceHash, resolveSubject } from '#shared/identity/resolve.ts';
 import { ConsentGrantSchema, ConsentWithdrawSchema } from '#shared/schemas/consents.ts';
+import { appendAcrossLinks } from '#shared/services/links.ts';
 import { getDb } from '#store/db.ts';
 import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
@@ -66,12 +67,13 @@ export const withdraw = api(
     const input = { ...body, at, ...(body.reason ? { details: { reason: body.reason } } : {}) };
     const db = getDb();
     const policy = await getPolicy(db, tenant);
-    const { event, result } = await appendChange(
+    // A withdrawal without a channel is an objection of the person: it crosses to their linked identifiers.
+    const { event, result } = await appendAcrossLinks(
       db,
       tenant,
       subjectKey,
       (current, next) => withdrawConsent(current, input, next, now, kindOf(policy)),
-      { kind: identifier.kind, actor },
+      { kind: identifier.kind, actor, policy, now },
     );
     return { status: 200, body: { eventId: event.eventId, subjectKey, withdrawn: result.withdrawn, withdrawnAt: at } };
   },

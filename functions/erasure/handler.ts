@@ -6,6 +6,7 @@ import { NotFoundError } from '#http/errors.ts';
 import type { ApiEvent } from '#http/middlewares.ts';
 import { parseOrThrow } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
+import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { nextCursorHeader } from '#shared/schemas/common.ts';
 import {
   ErasureCancelSchema,
@@ -14,6 +15,7 @@ import {
   ErasureRequestIdSchema,
   ErasureRequestSchema,
 } from '#shared/schemas/erasure.ts';
+import { membersOf } from '#shared/services/links.ts';
 import { getDb } from '#store/db.ts';
 import {
   cancelErasureRequest,
@@ -56,12 +58,20 @@ export const create = api(
       body.subjects.map((s, i) => resolveSubject(tenant, s, undefined, `subjects.${i}`)),
     );
     const db = getDb();
+    const subjects: { subjectKey: string; kind?: IdentifierKind }[] = resolved.map(({ subjectKey, identifier }) => ({
+      subjectKey,
+      kind: identifier.kind,
+    }));
+    if (body.includeLinked) {
+      const linked = await Promise.all(subjects.map((s) => membersOf(db, tenant, s.subjectKey)));
+      subjects.push(...linked.flat().filter((m) => !subjects.some((s) => s.subjectKey === m.subjectKey)));
+    }
     const now = new Date().toISOString();
     let request = await receiveErasureRequest(
       db,
       tenant,
       {
-        subjects: resolved.map(({ subjectKey, identifier }) => ({ subjectKey, kind: identifier.kind })),
+        subjects: [...new Map(subjects.map((s) => [s.subjectKey, s])).values()],
         requestedVia: body.requestedVia,
         reference: body.reference,
       },

@@ -4,9 +4,9 @@ import { dispatch } from '#http/dispatch.ts';
 import { notInFuture } from '#http/validation.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
 import { SignalSchema } from '#shared/schemas/signals.ts';
+import { appendAcrossLinks } from '#shared/services/links.ts';
 import { getDb } from '#store/db.ts';
 import { getPolicy } from '#store/policy.ts';
-import { appendChange } from '#store/subjects.ts';
 
 /** POST /v1/signals — record a blocking signal; answers the channel's likelihood and level after it. */
 export const record = api(
@@ -19,12 +19,13 @@ export const record = api(
     const db = getDb();
     const policy = await getPolicy(db, tenant);
     const input = { ...body, observedAt, source: 'api' };
-    const { result } = await appendChange(
+    // A linked subject's likely block pauses its person's other identifiers too: written with it.
+    const { result } = await appendAcrossLinks(
       db,
       tenant,
       subjectKey,
       (current) => recordSignal(current, input, policy, now),
-      { kind: identifier.kind, actor },
+      { kind: identifier.kind, actor, policy, now },
     );
     const { blockLikelihood, level, signals } = result.likelihood;
     return { status: 202, body: { subjectKey, channel: body.channel, blockLikelihood, level, signals } };

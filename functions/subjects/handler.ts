@@ -6,11 +6,13 @@ import { api } from '#http/api.ts';
 import { dispatch } from '#http/dispatch.ts';
 import { NotFoundError } from '#http/errors.ts';
 import { parseOrThrow } from '#http/validation.ts';
-import { resolveSubject } from '#shared/identity/resolve.ts';
+import { evidenceHash, resolveSubject } from '#shared/identity/resolve.ts';
 import { SubjectKeySchema } from '#shared/identity/subject.ts';
 import { SubjectAccessSchema } from '#shared/schemas/audit.ts';
 import { nextCursorHeader, type PageQuery, PageQuerySchema } from '#shared/schemas/common.ts';
 import { SubjectLookupSchema } from '#shared/schemas/consents.ts';
+import { LinkSchema, UnlinkSchema } from '#shared/schemas/links.ts';
+import { linkSubjects, linksOf, unlinkSubjects } from '#shared/services/links.ts';
 import { decodePosition, encodePosition } from '#store/cursor.ts';
 import { getDb } from '#store/db.ts';
 import { InvalidCursor } from '#store/errors.ts';
@@ -134,4 +136,65 @@ export const access = api(
   },
 );
 
-export const handler = dispatch('subjects', [access, lookup, events]);
+/**
+ * POST /v1/subjects/link — 2–10 identifiers of one person, linked (`subject.linked` on each). From then on an
+ * objection without a channel, an erasure with `includeLinked` and a likely block's cooldown cross to every
+ * one of them; each keeps its own state, so the gate still reads one item.
+ */
+export const link = api(
+  'POST /v1/subjects/link',
+  { body: LinkSchema, idempotent: true },
+  async ({ body, tenant, actor }) => {
+    const resolved = await Promise.all(
+      body.subjects.map((s, i) => resolveSubject(tenant, s, undefined, `subjects.${i}`)),
+    );
+    const db = getDb();
+    const { ipAddress, ...evidence } = body.evidence ?? {};
+    const links = await linkSubjects(
+      db,
+      tenant,
+      resolved.map((r) => ({ subjectKey: r.subjectKey, kind: r.identifier.kind })),
+      {
+        source: body.source,
+        evidence: body.evidence
+          ? { ...evidence, ...(ipAddress ? { ipAddressHash: await evidenceHash(tenant, ipAddress) } : {}) }
+          : undefined,
+        merge: body.merge,
+        actor,
+        policy: await getPolicy(db, tenant),
+        now: new Date().toISOString(),
+      },
+    );
+    return { status: 200, body: links };
+  },
+);
+
+/** POST /v1/subjects/unlink — identifiers taken out of their persons (`subject.unlinked`). */
+export const unlink = api(
+  'POST /v1/subjects/unlink',
+  { body: UnlinkSchema, idempotent: true },
+  async ({ body, tenant, actor }) => {
+    const resolved = await Promise.all(
+      body.subjects.map((s, i) => resolveSubject(tenant, s, undefined, `subjects.${i}`)),
+    );
+    const results = await unlinkSubjects(
+      getDb(),
+      tenant,
+      resolved.map((r) => r.subjectKey),
+      { actor, now: new Date().toISOString(), ...(body.reason ? { reason: body.reason } : {}) },
+    );
+    const unchanged = resolved.filter((r) => !results.some((l) => l.subjectKeys.includes(r.subjectKey)));
+    return {
+      status: 200,
+      body: { results: [...results, ...unchanged.map((r) => ({ personKey: null, subjectKeys: [r.subjectKey] }))] },
+    };
+  },
+);
+
+/** GET /v1/subjects/{subjectKey}/links — the subject's person and its identifiers. */
+export const links = api('GET /v1/subjects/{subjectKey}/links', {}, async ({ event, tenant }) => {
+  const subjectKey = parseOrThrow(SubjectKeySchema, event.pathParameters?.subjectKey, 'subjectKey');
+  return { status: 200, body: await linksOf(getDb(), tenant, subjectKey) };
+});
+
+export const handler = dispatch('subjects', [access, lookup, events, link, unlink, links]);

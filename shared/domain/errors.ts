@@ -52,3 +52,20 @@ export class TooManyScopes extends DomainError {
     );
   }
 }
+
+/** A subject already linked to another person: linking it elsewhere needs `merge: true`. */
+export class AlreadyLinked extends DomainError {
+  constructor(detail: string) {
+    super('already_linked', detail);
+  }
+}
+
+/** A link that would give one person more identifiers than a person may have. */
+export class TooManyLinks extends DomainError {
+  constructor(limit: number, count: number) {
+    super(
+      'too_many_links',
+      `the link would give one person ${count} identifiers: a person has at most ${limit} (unlink some first)`,
+    );
+  }
+}

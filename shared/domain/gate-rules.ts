@@ -67,6 +67,35 @@ export const crossChannelCooldownRule: GateRule = (state, req, policy) => {
   return { block };
 };
 
+/**
+ * A likely block on a LINKED identifier of the same person pauses marketing on every channel of this one, for
+ * the window its signals give (carried in this subject's own state, `person.cooldowns`) plus
+ * `crossChannelCooldownDays` (`cross_channel_cooldown` with `linked: true`).
+ */
+export const linkedCooldownRule: GateRule = (state, req, policy) => {
+  const tailDays = policy.crossChannelCooldownDays;
+  if (tailDays === 0 || !state?.person?.cooldowns) return {};
+  const at = Date.parse(req.at);
+  const block: Reason[] = [];
+  for (const [key, window] of Object.entries(state.person.cooldowns)) {
+    const channel = key.split(':')[0];
+    if (Date.parse(window.from) > at) continue;
+    const until = window.until === null ? null : new Date(Date.parse(window.until) + tailDays * DAY_MS).toISOString();
+    if (until !== null && Date.parse(until) <= at) continue;
+    block.push({
+      code: 'cross_channel_cooldown',
+      message:
+        until === null
+          ? `another identifier of the same person most likely blocked the business on ${channel}: marketing pauses on every linked identifier while the block is likely and for ${tailDays} days after`
+          : `another identifier of the same person most likely blocked the business on ${channel}: marketing pauses on every linked identifier until ${until}`,
+      channel,
+      until,
+      linked: true,
+    });
+  }
+  return { block };
+};
+
 /** The policy's frequency caps, counting sends checked with `record: true` (`frequency_cap`). */
 export const frequencyCapRule: GateRule = (state, req, policy) => {
   const block: Reason[] = [];
@@ -112,6 +141,7 @@ export const quietHoursRule: GateRule = (_state, req, policy) => {
 export const signalAndPolicyRules: GateRule[] = [
   blockSignalRule,
   crossChannelCooldownRule,
+  linkedCooldownRule,
   frequencyCapRule,
   quietHoursRule,
 ];

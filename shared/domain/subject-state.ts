@@ -1,5 +1,6 @@
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { ErasurePending, FreshConsentRequired, StaleConsent, TooManyScopes } from './errors.ts';
+import type { PersonRef } from './links.ts';
 import type { PurposeKind } from './policy.ts';
 import { type Channel, type EventType, OWN_ACT_SOURCES, type ScopeKey, scopeKey } from './vocabulary.ts';
 
@@ -76,6 +77,8 @@ export interface SubjectState {
   erasure?: ErasureState;
   signals?: Record<string, unknown>;
   sends?: Record<string, unknown>;
+  /** Linked to other identifiers of the same person (shared/domain/links.ts). */
+  person?: PersonRef;
 }
 
 /**

@@ -55,7 +55,12 @@ export type EventType =
   | 'erasure.completed'
   | 'erasure.cancelled'
   | 'access.provided'
-  | 'preferences.visited';
+  | 'preferences.visited'
+  // Identifier links (docs/api.md#one-person-several-identifiers).
+  | 'subject.linked'
+  | 'subject.unlinked'
+  | 'subject.number_changed'
+  | 'cooldown.updated';
 
 /** A scope key inside the state: `<channel|*>|<purpose|*>`. `*` stands for every channel / purpose. */
 export type ScopeKey = `${Channel | '*'}|${string}`;

@@ -1,4 +1,4 @@
-import { DomainError, TooManyScopes } from '#domain/errors.ts';
+import { DomainError, TooManyLinks, TooManyScopes } from '#domain/errors.ts';
 import { InvalidCursor, StoreError } from '#store/errors.ts';
 
 /** One field-level problem: `path` is the dotted path into the request body. */
@@ -115,7 +115,7 @@ export class ServiceUnavailableError extends ProblemError {
 }
 
 /**
- * How a thrown error is shown to a caller: a domain refusal is a 409 (too many scopes: 422), a cursor this service did not hand
+ * How a thrown error is shown to a caller: a domain refusal is a 409 (too many scopes or identifiers: 422), a cursor this service did not hand
  * out a 400, any other store failure a 503 (retry later); problems pass through. Undefined for anything
  * else (a bug: the caller answers 500).
  */
@@ -124,6 +124,11 @@ export function toProblem(error: unknown): ProblemError | undefined {
   if (error instanceof TooManyScopes) {
     return new ProblemError(422, error.code, 'Too many scopes', error.message, [
       { path: 'purpose', message: 'the subject already holds the most scopes it may' },
+    ]);
+  }
+  if (error instanceof TooManyLinks) {
+    return new ProblemError(422, error.code, 'Too many identifiers', error.message, [
+      { path: 'subjects', message: 'a person has at most 10 identifiers' },
     ]);
   }
   if (error instanceof DomainError) return new ConflictError(error.code, error.message);

@@ -24,6 +24,7 @@ import {
   GateDecisionResponseSchema,
   HealthResponseSchema,
   LeavesResponseSchema,
+  LinksResponseSchema,
   LookupResponseSchema,
   NoticeListResponseSchema,
   NoticeSchema,
@@ -35,6 +36,7 @@ import {
   SignalResponseSchema,
   SnsConfirmationResponseSchema,
   SubjectEventsResponseSchema,
+  UnlinkResponseSchema,
   WebhookReportResponseSchema,
 } from '#shared/schemas/responses.ts';
 import type { RouteKey } from './routes.ts';
@@ -191,6 +193,29 @@ export const ROUTE_RESPONSES = {
       },
       400: { description: 'Not a subject key, or an invalid cursor', codes: ['validation_failed', 'invalid_cursor'] },
       404: { description: 'No events for this subject key', codes: ['subject_not_found'] },
+    },
+  },
+  'POST /v1/subjects/link': {
+    responses: {
+      200: { description: 'The person and all its identifiers', content: json(LinksResponseSchema) },
+      400: { description: 'Invalid request', codes: IDENTIFIER },
+      409: {
+        description: 'A subject belongs to another person (send merge: true), or is erased or being erased',
+        codes: ['already_linked', 'subject_erased', 'erasure_pending'],
+      },
+      422: { description: 'The person would have more than 10 identifiers', codes: ['too_many_links'] },
+    },
+  },
+  'POST /v1/subjects/unlink': {
+    responses: {
+      200: { description: 'What each person looks like now', content: json(UnlinkResponseSchema) },
+      400: { description: 'Invalid request', codes: IDENTIFIER },
+    },
+  },
+  'GET /v1/subjects/{subjectKey}/links': {
+    responses: {
+      200: { description: "The subject's person and its identifiers", content: json(LinksResponseSchema) },
+      400: { description: 'Not a subject key', codes: ['validation_failed'] },
     },
   },
   'POST /v1/gate/check': {

@@ -64,6 +64,27 @@ const TABLE = [
     scope: 'consents:read',
     summary: "A subject's ledger with chain verification",
   },
+  {
+    method: 'POST',
+    path: '/v1/subjects/link',
+    fn: 'subjects',
+    scope: 'subjects:manage',
+    summary: "Link 2–10 identifiers as one person's (objections, erasure and block cooldowns then cross them)",
+  },
+  {
+    method: 'POST',
+    path: '/v1/subjects/unlink',
+    fn: 'subjects',
+    scope: 'subjects:manage',
+    summary: 'Take identifiers out of their person',
+  },
+  {
+    method: 'GET',
+    path: '/v1/subjects/{subjectKey}/links',
+    fn: 'subjects',
+    scope: 'consents:read',
+    summary: "A subject's person and its identifiers",
+  },
   { method: 'POST', path: '/v1/gate/check', fn: 'gate', scope: 'gate:check', summary: 'Pre-send gate decision' },
   {
     method: 'POST',

@@ -10,6 +10,8 @@ export const ErasureRequestSchema = z.strictObject({
   reference: shortText(128).optional(),
   /** Carry the erasure out now instead of leaving it `received` for review (identity checks, legal holds). */
   immediate: z.boolean().default(false),
+  /** Also erase every identifier linked to the given ones (POST /v1/subjects/link). */
+  includeLinked: z.boolean().default(false),
 });
 
 /** `POST /v1/erasure-requests/{requestId}/cancel`: why (optional; kept as a personal detail of the events). */

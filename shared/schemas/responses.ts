@@ -36,6 +36,14 @@ const Channel = z.enum(CHANNELS);
 const SubjectKey = z.string().describe('Pseudonymous subject key (keyed hash of the normalised identifier)');
 const Level = z.enum(['none', 'suspected', 'likely']);
 
+export const LinksResponseSchema = z.object({
+  personKey: z.string().nullable().describe('The person the identifiers belong to (null: linked to nobody)'),
+  subjectKeys: z.array(SubjectKey).describe("The person's identifiers, as subject keys"),
+});
+export const UnlinkResponseSchema = z.object({
+  results: z.array(LinksResponseSchema).describe('Each unlinked subject alone, and what is left of its person'),
+});
+
 export const HealthResponseSchema = z.object({ status: z.literal('ok') });
 
 export const ConsentGrantedResponseSchema = z.object({

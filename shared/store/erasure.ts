@@ -36,6 +36,7 @@ import {
   storeFailure,
   WriteContention,
 } from './errors.ts';
+import { unlinkSubjects } from './links.ts';
 import { getPolicy } from './policy.ts';
 import { redactDetails } from './retention.ts';
 import { appendChange, chainEvent, changeTransaction, getState } from './subjects.ts';
@@ -349,6 +350,13 @@ export async function eraseSubject(db: Db, tenant: string, subjectKey: string, o
   const { now, reason, actor } = options;
   const requestId = options.requestId ?? `retention_${newUlid()}`;
   const proofDays = options.proofDays ?? (await getPolicy(db, tenant)).retention.proofDays;
+  // The link to the person's other identifiers is personal data: it goes first (`subject.unlinked`, whose
+  // details the erasure then deletes); what the subject inherited through it stays until the tombstone.
+  await unlinkSubjects(db, tenant, [subjectKey], {
+    actor,
+    now,
+    reason: reason === 'request' ? 'erasure' : 'retention',
+  });
   for (let round = 0; round < MAX_ERASE_ROUNDS; round++) {
     try {
       const current = (await getState(db, tenant, subjectKey)) ?? emptyState(subjectKey);

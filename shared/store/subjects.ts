@@ -196,7 +196,7 @@ export interface Appended<T extends Change | null> {
   state: SubjectState;
 }
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /**
  * The one transaction that writes a change to a subject: the new event (it must not exist) and the new
@@ -264,7 +264,7 @@ const ONCE_SK = 'ONCE';
  * A replay marker (put only if absent, kept `ttlDays`) and, in the subject's partition, a reference to it
  * so that an erasure finds and deletes the subject's markers.
  */
-function onceItems(db: Db, tenant: string, subjectKey: string, once: string, ttlDays: number): TransactItem[] {
+export function onceItems(db: Db, tenant: string, subjectKey: string, once: string, ttlDays: number): TransactItem[] {
   const marker = markerKey(tenant, once);
   const expiresAtEpoch = toSec(Date.now() + ttlDays * DAY_MS);
   return [
@@ -286,7 +286,7 @@ function onceItems(db: Db, tenant: string, subjectKey: string, once: string, ttl
 
 const markerKey = (tenant: string, once: string) => ({ PK: `${keys.tenant(tenant)}#${ONCE_SK}#${once}`, SK: ONCE_SK });
 
-async function markerExists(db: Db, tenant: string, once: string): Promise<boolean> {
+export async function markerExists(db: Db, tenant: string, once: string): Promise<boolean> {
   try {
     const out = await db.client.send(
       new GetCommand({ TableName: db.table, Key: markerKey(tenant, once), ConsistentRead: true }),
