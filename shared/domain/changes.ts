@@ -17,6 +17,10 @@ export const CHANGE_TYPES = [
   'block.likely',
   'block.cleared',
   'subject.purged',
+  'subject.linked',
+  'subject.unlinked',
+  'subject.number_changed',
+  'cooldown.updated',
 ] as const;
 export type ChangeType = (typeof CHANGE_TYPES)[number];
 
@@ -110,6 +114,15 @@ function classify(
         extra: { signal: str(data.type), blockLikelihood: data.blockLikelihood, level, previousLevel: previous },
       };
     }
+    // Identifier links (docs/api.md#one-person-several-identifiers): the public part only, never the other keys.
+    case 'subject.linked':
+      return { type, scopes: [], extra: pick(data, ['members', 'inherited', 'merged']) };
+    case 'subject.unlinked':
+      return { type, scopes: [], extra: pick(data, ['remaining']) };
+    case 'subject.number_changed':
+      return { type, scopes: [], extra: pick(data, ['role', 'moved']) };
+    case 'cooldown.updated':
+      return { type, scopes: [], extra: pick(data, ['windows']) };
     default:
       return undefined;
   }
