@@ -447,6 +447,16 @@ export function lastLikelyAt(
   return undefined;
 }
 
+/**
+ * Whether the block on this channel can be `likely` at any moment up to `until` if no other signal arrives:
+ * the score without decay, at the full prior and with the longest wait, bounds every moment before it.
+ */
+export function canBeLikelyUntil(summary: ChannelSignals | undefined, policy: Policy, until: string): boolean {
+  if (!summary) return false;
+  const threshold = Math.log(policy.blockThreshold / (1 - policy.blockThreshold));
+  return score(summary, policy, toSec(until), false).logOdds >= threshold;
+}
+
 /** A one-line explanation of the contributing clues, for reasons and warnings. */
 export function describeSignals(signals: readonly Contribution[]): string {
   return signals

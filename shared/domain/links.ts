@@ -1,5 +1,5 @@
 import { DAY_SECONDS, toSec } from '#shared/time.ts';
-import { blockLikelihood, channelSignals, lastLikelyAt, signalChannels } from './likelihood.ts';
+import { blockLikelihood, canBeLikelyUntil, channelSignals, lastLikelyAt, signalChannels } from './likelihood.ts';
 import type { Policy } from './policy.ts';
 import {
   type Change,
@@ -50,13 +50,15 @@ export function withPerson(state: SubjectState, person: PersonRef | undefined): 
   return { ...rest, person: { key: person.key, ...(cooldowns ? { cooldowns } : {}) } };
 }
 
+/** The scan: every 3 hours for two weeks (an undelivered message's wait moves fastest then), then daily. */
 const SCAN_FINE_DAYS = 14;
+const SCAN_FINE_STEP = 3 * 3600;
 const SCAN_HORIZON_DAYS = 365;
 
 /**
  * The window in which the block on one channel is `likely`, from the summary as it stands at `now`, if no
- * further signal arrives: from the last likely moment within the policy's cooldown tail before `now` (or the
- * first likely moment after it) to the last likely moment within a year (hourly for two weeks, then daily;
+ * further signal arrives: from the start of the likely stretch within the policy's cooldown tail before `now`
+ * (hourly; or the first likely moment after `now`) to the last likely moment within a year (every 3 hours for two weeks, then daily;
  * still likely a year on: `until` null). The posterior moves with time alone (an undelivered message's wait
  * grows, clues decay), which is why a window and not a level is carried over; a new signal recomputes it.
  */
@@ -84,7 +86,11 @@ export function likelyWindow(
     t += t < nowSec + SCAN_FINE_DAYS * DAY_SECONDS ? 3600 : DAY_SECONDS;
   }
   if (first === undefined && past === undefined) return undefined;
-  const from = past ?? new Date((first as number) * 1000).toISOString();
+  // The window starts where the likely stretch that reaches `past` began (within the tail).
+  let start = past === undefined ? (first as number) : toSec(past);
+  const earliest = nowSec - policy.crossChannelCooldownDays * DAY_SECONDS;
+  while (past !== undefined && start - 3600 >= earliest && likely(start - 3600)) start -= 3600;
+  const from = new Date(start * 1000).toISOString();
   if (last !== undefined && likely(end)) return { from, until: null };
   return { from, until: last !== undefined ? new Date(last * 1000).toISOString() : (past as string) };
 }

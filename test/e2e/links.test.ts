@@ -123,7 +123,10 @@ describe('what crosses links', () => {
       expect.objectContaining({ code: 'cross_channel_cooldown', channel: 'whatsapp', linked: true }),
     ]);
     const emailEvents = await api.events(await keyOf(e));
-    expect(emailEvents.at(-1)).toMatchObject({ type: 'cooldown.updated', data: { windows: [{ channel: 'whatsapp' }] } });
+    expect(emailEvents.at(-1)).toMatchObject({
+      type: 'cooldown.updated',
+      data: { windows: [{ channel: 'whatsapp' }] },
+    });
 
     await api.post('/v1/signals', { subject: p, channel: 'whatsapp', type: 'inbound_message' });
     expect((await api.gateCheck(e, 'email')).body.decision).toBe('allow');
@@ -170,7 +173,10 @@ describe('what crosses links', () => {
     const erased = await api.post('/v1/erasure-requests', { subjects: [e], requestedVia: 'email', immediate: true });
     expect(erased.status).toBe(202);
     const phoneKey = await keyOf(p);
-    expect((await api.get(`/v1/subjects/${phoneKey}/links`)).body).toEqual({ personKey: null, subjectKeys: [phoneKey] });
+    expect((await api.get(`/v1/subjects/${phoneKey}/links`)).body).toEqual({
+      personKey: null,
+      subjectKeys: [phoneKey],
+    });
     const emailKey = keys.find((k) => k !== phoneKey) as string;
     const emailEvents = await api.events(emailKey);
     expect(emailEvents.map((ev) => ev.type)).toContain('subject.unlinked');
