@@ -86,6 +86,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subjects/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Link 2–10 identifiers as one person's (objections, erasure and block cooldowns then cross them) */
+        post: operations["postV1SubjectsLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subjects/unlink": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take identifiers out of their person */
+        post: operations["postV1SubjectsUnlink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subjects/{subjectKey}/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A subject's person and its identifiers */
+        get: operations["getV1SubjectsSubjectKeyLinks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/gate/check": {
         parameters: {
             query?: never;
@@ -775,7 +826,7 @@ export interface components {
              * @description Stable machine-readable code
              * @enum {string}
              */
-            code: "already_extended" | "connector_not_configured" | "connector_not_found" | "endpoint_not_found" | "erasure_cancelled" | "erasure_completed" | "erasure_pending" | "erasure_request_not_found" | "event_not_found" | "extension_too_late" | "forbidden" | "fresh_consent_required" | "idempotency_in_progress" | "idempotency_key_reused" | "identifier_channel_mismatch" | "internal_error" | "invalid_cursor" | "invalid_identifier" | "invalid_link" | "invalid_signature" | "invalid_unicode" | "link_expired" | "malformed_json" | "malformed_payload" | "method_not_allowed" | "no_checkpoint" | "not_found" | "not_sealed" | "notice_immutable" | "notice_not_found" | "payload_too_large" | "stale_consent" | "store_unavailable" | "subject_erased" | "subject_not_found" | "subscription_not_confirmed" | "time_in_future" | "too_many_scopes" | "unauthorized" | "unknown_notice" | "unsafe_url" | "unsupported_media_type" | "validation_failed" | "verification_failed" | "webhook_not_configured" | "write_contention" | "wrong_link_kind";
+            code: "already_extended" | "already_linked" | "connector_not_configured" | "connector_not_found" | "endpoint_not_found" | "erasure_cancelled" | "erasure_completed" | "erasure_pending" | "erasure_request_not_found" | "event_not_found" | "extension_too_late" | "forbidden" | "fresh_consent_required" | "idempotency_in_progress" | "idempotency_key_reused" | "identifier_channel_mismatch" | "internal_error" | "invalid_cursor" | "invalid_identifier" | "invalid_link" | "invalid_signature" | "invalid_unicode" | "link_expired" | "malformed_json" | "malformed_payload" | "method_not_allowed" | "no_checkpoint" | "not_found" | "not_sealed" | "notice_immutable" | "notice_not_found" | "payload_too_large" | "stale_consent" | "store_unavailable" | "subject_erased" | "subject_not_found" | "subscription_not_confirmed" | "time_in_future" | "too_many_links" | "too_many_scopes" | "unauthorized" | "unknown_notice" | "unsafe_url" | "unsupported_media_type" | "validation_failed" | "verification_failed" | "webhook_not_configured" | "write_contention" | "wrong_link_kind";
             /** @description What was wrong, for a person */
             detail: string;
             instance?: string;
@@ -1535,6 +1586,414 @@ export interface operations {
             };
         };
     };
+    postV1SubjectsLink: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any 1-255 characters, unique per write: a retry with the same key and body gets the first response (Idempotent-Replayed: true) and records nothing new */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    subjects: ({
+                        phone?: string;
+                        country?: string;
+                        email?: string;
+                        externalId?: string;
+                        waUserId?: string;
+                    } & (unknown | unknown | unknown | unknown))[];
+                    /**
+                     * @default api
+                     * @enum {string}
+                     */
+                    source?: "api" | "crm" | "whatsapp" | "self_service";
+                    evidence?: {
+                        formId?: string;
+                        text?: string;
+                        ipAddress?: string;
+                        userAgent?: string;
+                        /** Format: uri */
+                        pageUrl?: string;
+                        confirmationId?: string;
+                        collectedBy?: string;
+                    };
+                    /** @default false */
+                    merge?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The person and all its identifiers */
+            200: {
+                headers: {
+                    /** @description "true" when this is the stored response of an earlier request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The person the identifiers belong to (null: linked to nobody) */
+                        personKey: string | null;
+                        /** @description The person's identifiers, as subject keys */
+                        subjectKeys: string[];
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch";
+                    };
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                    };
+                };
+            };
+            /** @description The API key lacks the scope subjects:manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                    };
+                };
+            };
+            /** @description A subject belongs to another person (send merge: true), or is erased or being erased */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "idempotency_key_reused" | "idempotency_in_progress" | "already_linked" | "subject_erased" | "erasure_pending";
+                    };
+                };
+            };
+            /** @description The body is larger than 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "payload_too_large";
+                    };
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description The person would have more than 10 identifiers */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "too_many_links";
+                    };
+                };
+            };
+            /** @description Unexpected error (logged, never explained) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                    };
+                };
+            };
+            /** @description The store is unavailable (fail closed: do not send); retry later */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "store_unavailable" | "write_contention";
+                    };
+                };
+            };
+        };
+    };
+    postV1SubjectsUnlink: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any 1-255 characters, unique per write: a retry with the same key and body gets the first response (Idempotent-Replayed: true) and records nothing new */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    subjects: ({
+                        phone?: string;
+                        country?: string;
+                        email?: string;
+                        externalId?: string;
+                        waUserId?: string;
+                    } & (unknown | unknown | unknown | unknown))[];
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description What each person looks like now */
+            200: {
+                headers: {
+                    /** @description "true" when this is the stored response of an earlier request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Each unlinked subject alone, and what is left of its person */
+                        results: {
+                            /** @description The person the identifiers belong to (null: linked to nobody) */
+                            personKey: string | null;
+                            /** @description The person's identifiers, as subject keys */
+                            subjectKeys: string[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode" | "malformed_json" | "invalid_identifier" | "identifier_channel_mismatch";
+                    };
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                    };
+                };
+            };
+            /** @description The API key lacks the scope subjects:manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                    };
+                };
+            };
+            /** @description Idempotency-Key conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "idempotency_key_reused" | "idempotency_in_progress";
+                    };
+                };
+            };
+            /** @description The body is larger than 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "payload_too_large";
+                    };
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Unexpected error (logged, never explained) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                    };
+                };
+            };
+            /** @description The store is unavailable (fail closed: do not send); retry later */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "store_unavailable" | "write_contention";
+                    };
+                };
+            };
+        };
+    };
+    getV1SubjectsSubjectKeyLinks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subjectKey: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subject's person and its identifiers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The person the identifiers belong to (null: linked to nobody) */
+                        personKey: string | null;
+                        /** @description The person's identifiers, as subject keys */
+                        subjectKeys: string[];
+                    };
+                };
+            };
+            /** @description Not a subject key */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_failed" | "invalid_unicode";
+                    };
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                    };
+                };
+            };
+            /** @description The API key lacks the scope consents:read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                    };
+                };
+            };
+            /** @description Unexpected error (logged, never explained) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                    };
+                };
+            };
+            /** @description The store is unavailable (fail closed: do not send); retry later */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "store_unavailable" | "write_contention";
+                    };
+                };
+            };
+        };
+    };
     postV1GateCheck: {
         parameters: {
             query?: never;
@@ -2051,6 +2510,8 @@ export interface operations {
                     reference?: string;
                     /** @default false */
                     immediate?: boolean;
+                    /** @default false */
+                    includeLinked?: boolean;
                 };
             };
         };
@@ -6978,7 +7439,7 @@ export interface operations {
                             id: string;
                             /** Format: uri */
                             url: string;
-                            types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged")[];
+                            types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "subject.linked" | "subject.unlinked" | "subject.number_changed" | "cooldown.updated")[];
                             description?: string;
                             /**
                              * Format: date-time
@@ -7079,7 +7540,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    types?: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged")[];
+                    types?: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "subject.linked" | "subject.unlinked" | "subject.number_changed" | "cooldown.updated")[];
                     description?: string;
                 };
             };
@@ -7097,7 +7558,7 @@ export interface operations {
                         id: string;
                         /** Format: uri */
                         url: string;
-                        types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged")[];
+                        types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "subject.linked" | "subject.unlinked" | "subject.number_changed" | "cooldown.updated")[];
                         description?: string;
                         /**
                          * Format: date-time
@@ -7245,7 +7706,7 @@ export interface operations {
                         id: string;
                         /** Format: uri */
                         url: string;
-                        types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged")[];
+                        types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "subject.linked" | "subject.unlinked" | "subject.number_changed" | "cooldown.updated")[];
                         description?: string;
                         /**
                          * Format: date-time
@@ -7467,7 +7928,7 @@ export interface operations {
                         id: string;
                         /** Format: uri */
                         url: string;
-                        types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged")[];
+                        types: ("consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "subject.linked" | "subject.unlinked" | "subject.number_changed" | "cooldown.updated")[];
                         description?: string;
                         /**
                          * Format: date-time
@@ -7621,7 +8082,7 @@ export interface operations {
                         deliveries: {
                             webhookId: string;
                             /** @enum {string} */
-                            type: "consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "endpoint.test";
+                            type: "consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "subject.linked" | "subject.unlinked" | "subject.number_changed" | "cooldown.updated" | "endpoint.test";
                             eventId: string;
                             /** @enum {string} */
                             status: "pending" | "delivered" | "failed";
@@ -8031,7 +8492,7 @@ export interface operations {
                     "application/json": {
                         changes: {
                             /** @enum {string} */
-                            type: "consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "endpoint.test";
+                            type: "consent.granted" | "consent.withdrawn" | "consent.expired" | "erasure.requested" | "erasure.completed" | "block.likely" | "block.cleared" | "subject.purged" | "subject.linked" | "subject.unlinked" | "subject.number_changed" | "cooldown.updated" | "endpoint.test";
                             /**
                              * Format: date-time
                              * @description ISO 8601 time
