@@ -1,5 +1,5 @@
 // Identifier links: linking, unlinking, and the changes that cross links (docs/api.md#one-person-several-identifiers).
-import { AlreadyLinked, ErasurePending, SubjectErased, TooManyLinks } from '#domain/errors.ts';
+import { AlreadyLinked, DomainError, ErasurePending, SubjectErased, TooManyLinks } from '#domain/errors.ts';
 import type { Actor } from '#domain/ledger.ts';
 import {
   cooldownChange,
@@ -9,9 +9,21 @@ import {
   linkChange,
   MAX_LINKED_SUBJECTS,
   personOf,
+  unlinkChange,
 } from '#domain/links.ts';
 import { kindOf, type Policy } from '#domain/policy.ts';
-import { type Change, type NextEvent, type SubjectState, withdrawConsent } from '#domain/subject-state.ts';
+import {
+  type Change,
+  effectiveScope,
+  type GrantInput,
+  grantConsent,
+  grantPurposes,
+  type KindOf,
+  type NextEvent,
+  type SubjectState,
+  withdrawConsent,
+} from '#domain/subject-state.ts';
+import type { ScopeKey } from '#domain/vocabulary.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import {
   type LinkedWrite,
@@ -72,10 +84,15 @@ function planMembership(
   personKey: string,
   members: LinkedSubject[],
   absorbed: readonly PersonRecord[],
-  options: Omit<LinkOptions, 'merge' | 'actor'> & { merged?: boolean },
+  options: Omit<LinkOptions, 'merge' | 'actor'> & {
+    merged?: boolean;
+    whatsapp?: Record<string, string>;
+    /** Closings of a member being replaced (a changed number), given to all. */
+    closings?: ReturnType<typeof crossClosings>;
+  },
 ) {
   const keys = members.map((m) => m.subjectKey);
-  const closings = keys.flatMap((k) => crossClosings(write.state(k)));
+  const closings = [...keys.flatMap((k) => crossClosings(write.state(k))), ...(options.closings ?? [])];
   const own = new Map(keys.map((k) => [k, cooldownsFrom(write.state(k), options.policy, options.now)]));
   for (const m of members) {
     write.change(m.subjectKey, (current, next) =>
@@ -97,9 +114,11 @@ function planMembership(
     );
   }
   const existing = write.persons.get(personKey);
+  const whatsapp = options.whatsapp ?? Object.assign({}, ...absorbed.map((p) => p.whatsapp ?? {}));
   write.putPerson({
     personKey,
     members: members.map((m) => ({ subjectKey: m.subjectKey, ...(m.kind ? { kind: m.kind } : {}) })),
+    ...(Object.keys(whatsapp).length > 0 ? { whatsapp } : {}),
     version: existing?.version ?? 0,
     createdAt: existing?.createdAt ?? options.now,
     updatedAt: options.now,
@@ -262,4 +281,221 @@ export async function appendAcrossLinks<T extends Change | null>(
     throw new AlreadyAppliedError();
   // The subject's own change is planned first, so its event is the first written.
   return { result, event: result ? events[0] : undefined, state: states.get(subjectKey) } as Appended<T>;
+}
+
+/**
+ * The phone a WhatsApp business-scoped user id stands for: the phone it was linked with by a WhatsApp
+ * payload carrying both, else the person's only phone. Undefined when it is linked to no phone, or to
+ * several with none paired by WhatsApp (the notification then stays on the BSUID's own subject).
+ */
+export async function linkedPhoneOf(db: Db, tenant: string, waUserKey: string): Promise<string | undefined> {
+  const { person } = await personOfSubject(db, tenant, waUserKey);
+  if (!person) return undefined;
+  const paired = person.whatsapp?.[waUserKey];
+  if (paired && person.members.some((m) => m.subjectKey === paired)) return paired;
+  const phones = person.members.filter((m) => m.kind === 'phone');
+  return phones.length === 1 ? phones[0].subjectKey : undefined;
+}
+
+/**
+ * Links a phone and the BSUID a WhatsApp payload gave together (source `whatsapp`), and remembers the pair.
+ * Already paired: nothing is written. A phone or BSUID of another person → they are merged (Meta vouches
+ * that both are one account); past 10 identifiers, or an erased side, nothing is linked.
+ */
+export async function pairWhatsApp(
+  db: Db,
+  tenant: string,
+  phoneKey: string,
+  waUserKey: string,
+  options: { actor: Actor; policy: Policy; now: string },
+): Promise<void> {
+  await linkedWrite(
+    db,
+    tenant,
+    [phoneKey, waUserKey],
+    (write) => {
+      if ([phoneKey, waUserKey].some((k) => write.states.get(k)?.erasure)) return;
+      const involved = [...write.persons.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      const target = involved[0];
+      if (involved.length === 1 && target.whatsapp?.[waUserKey] === phoneKey) return;
+      const members = new Map<string, LinkedSubject>();
+      for (const p of involved) for (const m of p.members) members.set(m.subjectKey, m);
+      const before = members.size;
+      if (!members.has(phoneKey)) members.set(phoneKey, { subjectKey: phoneKey, kind: 'phone' });
+      if (!members.has(waUserKey)) members.set(waUserKey, { subjectKey: waUserKey, kind: 'waUserId' });
+      if (members.size > MAX_LINKED_SUBJECTS) return;
+      const whatsapp = Object.assign({}, ...involved.map((p) => p.whatsapp ?? {}), { [waUserKey]: phoneKey });
+      if (involved.length === 1 && members.size === before) {
+        write.putPerson({ ...target, whatsapp, updatedAt: options.now });
+        return;
+      }
+      const personKey = target?.personKey ?? newPersonKey();
+      planMembership(write, personKey, [...members.values()], involved, {
+        ...options,
+        source: 'whatsapp',
+        merged: involved.length > 1,
+        whatsapp,
+      });
+    },
+    {
+      actor: options.actor,
+      kinds: new Map<string, IdentifierKind>([
+        [phoneKey, 'phone'],
+        [waUserKey, 'waUserId'],
+      ]),
+    },
+  );
+}
+
+export interface NumberChange {
+  oldKey: string;
+  newKey: string;
+  /** When WhatsApp says the person changed number. */
+  at: string;
+  /** Meta's message, as keyed references only (personal details of the events). */
+  evidence: Record<string, unknown>;
+  policy: Policy;
+  actor: Actor;
+  now: string;
+}
+
+/**
+ * WhatsApp's `user_changed_number`: the person's WhatsApp consents move to the new number and the old number
+ * is closed, so its next holder never inherits them. One transaction:
+ * - old number: `subject.number_changed` (`role: old`), then `consent.withdrawn` of everything (source
+ *   `number_changed`: not the person's objection, so it does not cross links), and it leaves its person;
+ * - new number: `subject.number_changed` (`role: new`, `moved` scopes), the old number's place in its person
+ *   (with the person's closings and cooldowns, the old number's own objections included), then one
+ *   `consent.granted` (source `number_changed`) of the WhatsApp scopes that were granted, each with its
+ *   original time, notice and expiry — a scope the new number has closed stays closed (withdrawal wins).
+ * Nothing recorded for an old number never seen, or erased.
+ */
+export async function changeNumber(db: Db, tenant: string, input: NumberChange): Promise<boolean> {
+  const { oldKey, newKey, at, policy } = input;
+  const kinds = kindOf(policy);
+  const { result } = await linkedWrite(
+    db,
+    tenant,
+    [oldKey, newKey],
+    (write) => {
+      const old = write.states.get(oldKey);
+      if (!old || old.erasure || oldKey === newKey) return false;
+      const moved = whatsappGrants(old, kinds);
+      const scopes = moved.map((m) => ({ channel: 'whatsapp', purpose: m.purpose }));
+      const data = (role: 'old' | 'new') => ({ role, moved: scopes });
+      const involved = [...write.persons.values()]
+        .filter((p) => p.members.some((m) => m.subjectKey === oldKey || m.subjectKey === newKey))
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      const oldPerson = involved.find((p) => p.members.some((m) => m.subjectKey === oldKey));
+      write.change(oldKey, (current) => ({
+        state: current,
+        event: {
+          type: 'subject.number_changed',
+          at,
+          source: 'whatsapp',
+          data: data('old'),
+          details: { ...input.evidence, newSubjectKey: newKey },
+        },
+      }));
+      const members = new Map<string, LinkedSubject>();
+      for (const p of involved) for (const m of p.members) if (m.subjectKey !== oldKey) members.set(m.subjectKey, m);
+      members.set(newKey, { subjectKey: newKey, kind: 'phone' });
+      if (oldPerson) {
+        write.change(oldKey, (current) =>
+          unlinkChange(current, { source: 'number_changed', at: input.now, remaining: members.size > 1 ? members.size : 0 }),
+        );
+      }
+      write.change(oldKey, (current, next) =>
+        withdrawConsent(current, { source: 'number_changed', at }, next, input.now, kinds),
+      );
+      write.change(newKey, (current) => ({
+        state: current,
+        event: {
+          type: 'subject.number_changed',
+          at,
+          source: 'whatsapp',
+          data: data('new'),
+          details: { ...input.evidence, oldSubjectKey: oldKey },
+        },
+      }));
+      if (members.size > 1) {
+        // The new number takes the old one's place: the person's closings, the old number's own included.
+        planMembership(write, (oldPerson ?? involved[0]).personKey, [...members.values()], involved, {
+          policy,
+          now: input.now,
+          source: 'number_changed',
+          whatsapp: Object.fromEntries(
+            involved.flatMap((p) => Object.entries(p.whatsapp ?? {})).map(([w, p]) => [w, p === oldKey ? newKey : p]),
+          ),
+          closings: crossClosings(old),
+        });
+        for (const m of members.values()) {
+          if (m.subjectKey !== newKey) write.change(m.subjectKey, (current) => cooldownChange(current, old, {}, input.now));
+        }
+      } else {
+        for (const p of involved) write.deletePerson(p.personKey);
+        if (write.state(newKey).person) {
+          write.change(newKey, (current) => unlinkChange(current, { source: 'number_changed', at: input.now, remaining: 0 }));
+        }
+      }
+      const grantable = moved.filter((m) => grantsCleanly(write.state(newKey), m, kinds));
+      if (grantable.length > 0) {
+        write.change(newKey, (current, next) =>
+          grantPurposes(
+            current,
+            'whatsapp',
+            grantable.map((m) => m.purpose),
+            (state, purpose) => {
+              const m = grantable.find((g) => g.purpose === purpose) as MovedGrant;
+              return grantConsent(state, { ...m.input, data: { movedFrom: 'number_changed' } }, next, input.now, kinds);
+            },
+          ),
+        );
+      }
+      return true;
+    },
+    { actor: input.actor, kinds: new Map<string, IdentifierKind>([[newKey, 'phone']]) },
+  );
+  return result;
+}
+
+interface MovedGrant {
+  purpose: string;
+  input: GrantInput;
+}
+
+/** The WhatsApp scopes granted on a subject, as grants to repeat elsewhere with their original terms. */
+function whatsappGrants(state: SubjectState, kinds: KindOf): MovedGrant[] {
+  return (Object.keys(state.scopes) as ScopeKey[])
+    .map((k) => k.split('|'))
+    .filter(([c, p]) => c === 'whatsapp' && p !== '*' && !p.startsWith('@'))
+    .flatMap(([, purpose]) => {
+      const scope = effectiveScope(state, 'whatsapp', purpose, kinds);
+      if (scope?.status !== 'granted' || !scope.grantedAt) return [];
+      return [
+        {
+          purpose,
+          input: {
+            channel: 'whatsapp' as const,
+            purpose,
+            source: 'number_changed',
+            noticeVersion: scope.noticeVersion ?? '',
+            ...(scope.noticeHash ? { noticeHash: scope.noticeHash } : {}),
+            grantedAt: scope.grantedAt,
+            ...(scope.expiresAt ? { expiresAt: scope.expiresAt } : {}),
+          },
+        },
+      ];
+    });
+}
+
+/** Whether a moved grant may be recorded on the new number (a closed scope there stays closed). */
+function grantsCleanly(state: SubjectState, m: MovedGrant, kinds: KindOf): boolean {
+  try {
+    grantConsent(state, m.input, { seq: 0, eventId: '' }, m.input.grantedAt, kinds);
+    return true;
+  } catch (error) {
+    if (error instanceof DomainError) return false;
+    throw error;
+  }
 }

@@ -31,6 +31,8 @@ export interface PersonMember {
 export interface PersonRecord {
   personKey: string;
   members: PersonMember[];
+  /** BSUID subjectKey → phone subjectKey, paired by a WhatsApp payload carrying both. */
+  whatsapp?: Record<string, string>;
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -285,7 +287,14 @@ export async function unlinkSubjects(
               );
             }
           }
-          write.putPerson({ ...person, members: staying, updatedAt: options.now });
+          const stays = (k: string) => staying.some((m) => m.subjectKey === k);
+          const whatsapp = Object.entries(person.whatsapp ?? {}).filter(([w, p]) => stays(w) && stays(p));
+          write.putPerson({
+            ...person,
+            members: staying,
+            whatsapp: Object.fromEntries(whatsapp),
+            updatedAt: options.now,
+          });
         }
         out.push(
           ...leavers.map((l) => ({ personKey: null, subjectKeys: [l.subjectKey] })),
