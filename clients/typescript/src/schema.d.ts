@@ -1268,6 +1268,8 @@ export interface operations {
                                     inferred?: boolean;
                                 }[];
                                 lastEvidenceAgainstBlockAt: string | null;
+                                /** @description Set while the latest word on reach is that the contact could not be reached (Meta 131026, a hard bounce): the gate then warns recipient_unreachable */
+                                unreachableSince: string | null;
                             };
                         };
                         erasure: {
@@ -1589,7 +1591,7 @@ export interface operations {
                         })[];
                         warnings: ({
                             /** @enum {string} */
-                            code: "block_suspected";
+                            code: "block_suspected" | "recipient_unreachable";
                             message: string;
                         } & {
                             [key: string]: unknown;
@@ -1762,7 +1764,7 @@ export interface operations {
                             })[];
                             warnings: ({
                                 /** @enum {string} */
-                                code: "block_suspected";
+                                code: "block_suspected" | "recipient_unreachable";
                                 message: string;
                             } & {
                                 [key: string]: unknown;
@@ -3642,6 +3644,8 @@ export interface operations {
                                     inferred?: boolean;
                                 }[];
                                 lastEvidenceAgainstBlockAt: string | null;
+                                /** @description Set while the latest word on reach is that the contact could not be reached (Meta 131026, a hard bounce): the gate then warns recipient_unreachable */
+                                unreachableSince: string | null;
                             };
                         };
                         receipts: ({
@@ -5312,7 +5316,12 @@ export interface operations {
                         replayed: number;
                         unchanged: number;
                         invalid: number;
+                        /** @description Items not applied (the sum of skippedByKind) */
                         skipped: number;
+                        /** @description Items not applied, by why (e.g. unknown_field, group_status, unrouted_phone_number) */
+                        skippedByKind: {
+                            [key: string]: number;
+                        };
                     };
                 };
             };
@@ -6872,7 +6881,9 @@ export interface operations {
                         replayed: number;
                         unchanged: number;
                         invalid: number;
+                        /** @description Items not applied (the sum of skippedByKind) */
                         skipped: number;
+                        /** @description Items not applied, by why (e.g. unknown_field, group_status, unrouted_phone_number) */
                         skippedByKind: {
                             [key: string]: number;
                         };
