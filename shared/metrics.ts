@@ -44,8 +44,9 @@ export function countGateDecision(outcome: GateOutcome, target: Metrics = metric
 }
 
 /**
- * Counts a WhatsApp webhook event as `WebhookEvent` by `event` (e.g. `status.delivered`,
- * `status.failed.131026`, `user_preference.stop`, `message.keyword`) and `outcome` (e.g. `recorded`, `ignored`, `replay`).
+ * Counts a WhatsApp webhook event as `WebhookEvent` by `event` (e.g. `signal.message_delivered`,
+ * `signal.recipient_unreachable.131026`, `withdraw.keyword`, `skipped.unknown_field`) and `outcome` (e.g.
+ * `recorded`, `unchanged`, `replayed`, `skipped`).
  */
 export function countWebhookEvent(event: string, outcome = 'recorded', count = 1, target: Metrics = metrics): void {
   const single = target.singleMetric();

@@ -17,7 +17,7 @@ export type ReasonCode =
   | 'cross_channel_cooldown'
   | 'frequency_cap'
   | 'quiet_hours';
-export type WarningCode = 'block_suspected';
+export type WarningCode = 'block_suspected' | 'recipient_unreachable';
 
 export interface Reason {
   code: ReasonCode;

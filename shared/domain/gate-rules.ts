@@ -1,6 +1,13 @@
 import { DAY_MS, toSec } from '#shared/time.ts';
 import type { GateRule, Reason } from './gate-rule.ts';
-import { blockLikelihood, channelSignals, describeSignals, lastLikelyAt, signalChannels } from './likelihood.ts';
+import {
+  blockLikelihood,
+  channelSignals,
+  describeSignals,
+  lastLikelyAt,
+  signalChannels,
+  unreachableSince,
+} from './likelihood.ts';
 import { quietUntil } from './quiet-hours.ts';
 import { sendsUnderCap } from './sends.ts';
 
@@ -37,6 +44,26 @@ export const blockSignalRule: GateRule = (state, req, policy) => {
     };
   }
   return { blockLikelihood: likelihood };
+};
+
+/**
+ * The latest word on reach on this channel is that the contact could not be reached (Meta 131026: not on
+ * WhatsApp, terms not accepted, an app too old; a hard bounce) and nothing reached them since: warning
+ * `recipient_unreachable` with `since`. Never a block: it says nothing about consent, and it is no block
+ * evidence (the send would most likely fail, not annoy). A delivery, read receipt or inbound message lifts it.
+ */
+export const recipientUnreachableRule: GateRule = (state, req) => {
+  const since = unreachableSince(channelSignals(state, req.channel));
+  if (!since) return {};
+  return {
+    warnings: [
+      {
+        code: 'recipient_unreachable',
+        message: `the contact could not be reached on ${req.channel} on ${since} (not on the channel, or unable to receive) and nothing was delivered to or received from them since`,
+        since,
+      },
+    ],
+  };
 };
 
 /**
@@ -140,6 +167,7 @@ export const quietHoursRule: GateRule = (_state, req, policy) => {
 /** The rules of this module, in the order the gate applies them after the consent rules. */
 export const signalAndPolicyRules: GateRule[] = [
   blockSignalRule,
+  recipientUnreachableRule,
   crossChannelCooldownRule,
   linkedCooldownRule,
   frequencyCapRule,

@@ -29,6 +29,11 @@ export type ClueEntry = [at: number, ref?: string, inferred?: 1];
 export interface ChannelSignals {
   /** Last evidence against a block (delivery, read receipt, inbound message), epoch s. */
   clearedAt?: number;
+  /**
+   * The latest report that the contact could not be reached at all (`recipient_unreachable`: Meta 131026, a
+   * hard bounce), epoch s; kept only while no evidence of reach (`clearedAt`) came after it. No block clue.
+   */
+  unreachableAt?: number;
   /** Clues observed after `clearedAt`, per type, newest first: the latest ones and the oldest. */
   clues: Partial<Record<BlockClue, ClueEntry[]>>;
   /** Sends still waiting for a delivery, newest first: the latest ones and the oldest. */
@@ -122,6 +127,16 @@ export function channelSignals(state: SubjectState | undefined, channel: Channel
   return (state?.signals as Record<string, ChannelSignals> | undefined)?.[channel];
 }
 
+/**
+ * Since when the contact is unreachable on this channel, if the latest word on reach is a report that it
+ * could not be reached (`recipient_unreachable`) with no delivery, read receipt or inbound message after it.
+ */
+export function unreachableSince(summary: ChannelSignals | undefined): string | undefined {
+  if (summary?.unreachableAt === undefined) return undefined;
+  if (summary.clearedAt !== undefined && summary.clearedAt >= summary.unreachableAt) return undefined;
+  return new Date(summary.unreachableAt * 1000).toISOString();
+}
+
 /** The channels of a subject that have signals. */
 export const signalChannels = (state: SubjectState | undefined): Channel[] =>
   Object.keys(state?.signals ?? {}).sort() as Channel[];
@@ -178,7 +193,7 @@ export function applySignal(
   const ref = signal.messageId ? messageRef(signal.messageId) : undefined;
   const timeout = policy.undeliveredAfterHours * 3600;
   const nowSec = toSec(now);
-  let { clearedAt } = summary ?? {};
+  let { clearedAt, unreachableAt } = summary ?? {};
   let clues = unpack(summary?.clues);
   let pending = (summary?.pending ?? []).map((p) => [...p] as PendingSend);
   let resolved = [...(summary?.resolved ?? [])];
@@ -206,6 +221,7 @@ export function applySignal(
     else if (!ref || !resolved.includes(ref)) pending.push([at, ref ?? '']);
   } else if (signal.type === 'message_failed' || signal.type === 'recipient_unreachable') {
     if (ref) resolve(ref);
+    if (signal.type === 'recipient_unreachable') unreachableAt = Math.max(unreachableAt ?? at, at);
   } else if (isClue(signal.type, policy as Policy)) {
     const type = signal.type;
     // The same reported clue about the same message counts once (order-independent): at its latest report,
@@ -227,8 +243,11 @@ export function applySignal(
     pending = pending.filter((p) => p[0] > cleared);
   }
   materialise();
+  // Reach shown at or after the unreachable report supersedes it (whichever arrived first).
+  const stillUnreachable = unreachableAt !== undefined && (clearedAt === undefined || unreachableAt > clearedAt);
   return {
     ...(clearedAt !== undefined ? { clearedAt } : {}),
+    ...(stillUnreachable ? { unreachableAt } : {}),
     clues: pack(compactClues(clues, timeout)),
     pending: keepNewestAndOldest(
       pending.sort((a, b) => b[0] - a[0]),

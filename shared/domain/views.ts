@@ -1,5 +1,5 @@
 import { expiryMessage } from './gate.ts';
-import { blockLikelihood, channelSignals, signalChannels } from './likelihood.ts';
+import { blockLikelihood, channelSignals, signalChannels, unreachableSince } from './likelihood.ts';
 import { kindOf, type Policy } from './policy.ts';
 import { effectiveScope, entryScope, type SubjectState } from './subject-state.ts';
 import type { Channel, ScopeKey } from './vocabulary.ts';
@@ -69,6 +69,7 @@ export function signalViews(state: SubjectState, policy: Policy, now: string) {
           level,
           signals,
           lastEvidenceAgainstBlockAt: summary?.clearedAt ? new Date(summary.clearedAt * 1000).toISOString() : null,
+          unreachableSince: unreachableSince(summary) ?? null,
         },
       ];
     }),

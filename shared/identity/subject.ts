@@ -6,6 +6,15 @@ import { parsePhone } from './phone.ts';
 
 const printable = /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/;
 
+/**
+ * A WhatsApp business-scoped user id (BSUID) as Meta documents it: the ISO 3166 alpha-2 country code, a
+ * period, then up to 128 alphanumeric characters (`US.13491208655302741918`); a parent BSUID, shared by
+ * linked business portfolios, has `ENT.` after the country code (`US.ENT.11815799212886844830`). Kept
+ * exactly as received (Meta refuses a BSUID whose case or characters were changed). The one definition:
+ * the API's `waUserId` and the webhook's `user_id` fields are read with it.
+ */
+export const WA_USER_ID_PATTERN = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
+
 /** A contact identifier as callers send it: exactly one of phone, email, externalId, waUserId. */
 export const SubjectSchema = z
   .strictObject({
@@ -18,7 +27,10 @@ export const SubjectSchema = z
     externalId: z.string().min(1).max(128).regex(printable, 'must be 1-128 printable ASCII characters').optional(),
     waUserId: z
       .string()
-      .regex(/^[A-Z]{2}\.[0-9]{6,40}$/, 'must look like "US.13491208655302741918"')
+      .regex(
+        WA_USER_ID_PATTERN,
+        'must be a business-scoped user id: country code, ".", up to 128 letters or digits ("US.13491208655302741918", parent "US.ENT.11815799212886844830")',
+      )
       .optional(),
   })
   .superRefine((s, ctx) => {

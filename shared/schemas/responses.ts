@@ -23,7 +23,7 @@ export const REASON_CODES = [
   'quiet_hours',
 ] as const satisfies readonly ReasonCode[];
 /** Every warning the gate may add to a decision. */
-export const WARNING_CODES = ['block_suspected'] as const satisfies readonly WarningCode[];
+export const WARNING_CODES = ['block_suspected', 'recipient_unreachable'] as const satisfies readonly WarningCode[];
 // Compile-time check: a reason added to the domain and not listed here fails the typecheck.
 type Missing<T, L extends readonly unknown[]> = Exclude<T, L[number]>;
 const _allReasons: [Missing<ReasonCode, typeof REASON_CODES>] extends [never] ? true : never = true;
@@ -136,6 +136,9 @@ const ChannelSignalsSchema = z.object({
   level: Level,
   signals: z.array(ContributionSchema),
   lastEvidenceAgainstBlockAt: Time.nullable(),
+  unreachableSince: Time.nullable().describe(
+    'Set while the latest word on reach is that the contact could not be reached (Meta 131026, a hard bounce): the gate then warns recipient_unreachable',
+  ),
 });
 
 export const LookupResponseSchema = z.object({
@@ -382,7 +385,10 @@ export const WebhookReportResponseSchema = z.object({
   replayed: z.number().int(),
   unchanged: z.number().int(),
   invalid: z.number().int(),
-  skipped: z.number().int(),
+  skipped: z.number().int().describe('Items not applied (the sum of skippedByKind)'),
+  skippedByKind: z
+    .record(z.string(), z.number().int())
+    .describe('Items not applied, by why (e.g. unknown_field, group_status, unrouted_phone_number)'),
 });
 
 /** The policy as answered (every field, defaults filled in). */
@@ -471,9 +477,7 @@ export const ConnectorSchema = z.object({
 
 export const ConnectorListSchema = z.object({ connectors: z.array(ConnectorSchema) });
 
-export const ConnectorReportSchema = WebhookReportResponseSchema.extend({
-  skippedByKind: z.record(z.string(), z.number().int()),
-});
+export const ConnectorReportSchema = WebhookReportResponseSchema;
 
 export const SnsConfirmationResponseSchema = z.object({
   confirmed: z.boolean().describe('true: the SNS subscription was confirmed; false: an unsubscribe confirmation'),

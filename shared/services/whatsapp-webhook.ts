@@ -9,7 +9,7 @@ import { countWebhookEvent } from '#shared/metrics.ts';
 import { tenantDigest } from '#shared/secrets.ts';
 import { isInFuture } from '#shared/time.ts';
 import { applyNotification } from '#shared/whatsapp/actions.ts';
-import { type Notification, notificationsOf } from '#shared/whatsapp/payload.ts';
+import { countByKind, type Notification, notificationsOf, type Skip, type SkipKind } from '#shared/whatsapp/payload.ts';
 import type { Db } from '#store/db.ts';
 import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
@@ -20,6 +20,7 @@ function eventName(n: Notification): string {
   const a = n.action;
   if (a.kind === 'signal') return ['signal', a.type, a.errorCode].filter((p) => p !== undefined).join('.');
   if (a.kind === 'withdraw') return `withdraw.${a.source}`;
+  if (a.kind === 'number_changed') return 'number_changed';
   return `regrant.${a.via}`;
 }
 
@@ -110,17 +111,39 @@ async function processNotifications(db: Db, notifications: Notification[]): Prom
   return report;
 }
 
+/** Details kept per kind in the log line (Meta's field names, statuses, error codes: never an identifier). */
+const DETAILS_PER_KIND = 10;
+
+/**
+ * Logs what a delivery left out, once, by kind, with up to ten distinct details per kind (which `field`,
+ * which status, which error code), and counts each kind as `WebhookEvent` `skipped.<kind>`.
+ */
+function reportSkipped(skipped: readonly Skip[]): Partial<Record<SkipKind, number>> {
+  const byKind = countByKind(skipped);
+  if (skipped.length === 0) return byKind;
+  const details: Partial<Record<SkipKind, string[]>> = {};
+  for (const { kind, detail } of skipped) {
+    if (detail === undefined) continue;
+    const list = details[kind] ?? [];
+    if (!list.includes(detail) && list.length < DETAILS_PER_KIND) list.push(detail);
+    details[kind] = list;
+  }
+  logger.info('whatsapp webhook items skipped', { skippedByKind: byKind, details });
+  for (const [kind, count] of Object.entries(byKind)) countWebhookEvent(`skipped.${kind}`, 'skipped', count);
+  return byKind;
+}
+
 /**
  * Processes a verified webhook delivery: its notifications routed to tenants (`tenantFor`) and applied;
- * what could not be routed or read is logged and counted as skipped.
+ * every part not applied is counted by kind (`skippedByKind`) and logged.
  */
 export async function processWebhook(
   db: Db,
   payload: unknown,
   tenantFor: (phoneNumberId: string) => string | undefined,
-): Promise<ProcessReport & { received: number; skipped: number }> {
+): Promise<ProcessReport & { received: number; skipped: number; skippedByKind: Partial<Record<SkipKind, number>> }> {
   const { notifications, skipped } = notificationsOf(payload, tenantFor);
-  if (skipped.length) logger.info('whatsapp webhook items skipped', { skipped });
+  const skippedByKind = reportSkipped(skipped);
   const report = await processNotifications(db, notifications);
-  return { received: notifications.length, ...report, skipped: skipped.length };
+  return { received: notifications.length, ...report, skipped: skipped.length, skippedByKind };
 }

@@ -112,7 +112,8 @@ function regrant(
 
 /**
  * What one webhook notification changes for its subject, or null when nothing (a superseded stop, an
- * opt-in with nothing to give back that is not a message, a signal about an erased subject). Pure.
+ * opt-in with nothing to give back that is not a message, a signal about an erased subject, a number change,
+ * which is not one subject's to apply). Pure.
  * `notice`: the `noticeHash` of the policy's notice version when registered (what an opt-in records).
  */
 export function applyNotification(
@@ -131,6 +132,8 @@ export function applyNotification(
     // START with nothing to give back is just a message from the person.
     return applyNotification(current, { ...n, action: { kind: 'signal', type: 'inbound_message' } }, policy, next, now);
   }
+  // A number change moves consents across subjects: applied by the links service, not to one subject here.
+  if (action.kind === 'number_changed') return null;
   if (current.erasure?.status === 'completed') return null;
   return recordSignal(
     current,

@@ -87,6 +87,7 @@ describeLocal('operational metrics (Powertools EMF)', () => {
         change(PHONE_NUMBER_ID, {
           statuses: [status({ phone: '+33612345673' }, 'failed', new Date().toISOString(), { errorCode: 131026 })],
         }),
+        { field: 'message_template_status_update', value: { event: 'APPROVED' } } as never,
       ]),
     );
     const deliver = () =>
@@ -98,7 +99,13 @@ describeLocal('operational metrics (Powertools EMF)', () => {
     const first = await emitted(deliver);
     expect(first).toContainEqual({
       name: 'WebhookEvent',
-      dims: expect.objectContaining({ event: 'signal.message_undelivered.131026', outcome: 'recorded' }),
+      dims: expect.objectContaining({ event: 'signal.recipient_unreachable.131026', outcome: 'recorded' }),
+      value: 1,
+    });
+    // What a delivery leaves out is counted by kind too.
+    expect(first).toContainEqual({
+      name: 'WebhookEvent',
+      dims: expect.objectContaining({ event: 'skipped.unknown_field', outcome: 'skipped' }),
       value: 1,
     });
     const replay = await emitted(deliver);

@@ -2,7 +2,19 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { grantBody, phone, tenantWithKey } from '../helpers/factories.ts';
 import { client, describeLocal, startServer } from '../helpers/http.ts';
-import { change, envelope, inbound, preference, sign, status, wamid } from '../helpers/whatsapp.ts';
+import {
+  bsuid,
+  change,
+  envelope,
+  type FixtureOwn,
+  inbound,
+  metaFixture,
+  preference,
+  sign,
+  status,
+  unix,
+  wamid,
+} from '../helpers/whatsapp.ts';
 
 const SECRET = 'whatsapp-app-secret-e2e';
 const VERIFY = 'verify-token-e2e';
@@ -46,6 +58,14 @@ function deliver(payload: unknown, options: { signature?: string | null; raw?: s
 
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 const eventsOf = async (subject: object) => api.events((await api.lookup(subject)).body.subjectKey);
+/** One of Meta's documented payloads, routed to tenant A, with the test's own person, ids and time. */
+const meta = (name: string, own: Omit<FixtureOwn, 'phoneNumberId' | 'freshIds'> = {}) =>
+  metaFixture(name, { phoneNumberId: PNID, freshIds: true, at: minutesAgo(1), ...own });
+/** Several payloads as one delivery (Meta batches entries). */
+const together = (...payloads: Record<string, unknown>[]) => ({
+  object: 'whatsapp_business_account',
+  entry: payloads.flatMap((p) => p.entry as unknown[]),
+});
 
 describeLocal('GET /v1/webhooks/whatsapp — verification handshake', () => {
   it('echoes the challenge as plain text when mode and token match', async () => {
@@ -95,7 +115,7 @@ describeLocal('POST /v1/webhooks/whatsapp — signature', () => {
 });
 
 describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
-  it('turns sent/delivered/read into signals and 131026 failures into clues weighed against the recent read', async () => {
+  it('turns sent/delivered/read into signals; 131026 failures after them are no block clue but a warning', async () => {
     const subject = { phone: phone() };
     await api.post('/v1/consents', grantBody({ subject }));
     const id = wamid();
@@ -114,21 +134,25 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
     // Reached a minute ago: the prior restarts at a tenth of blockBaseRate.
     expect((await api.lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0.01 });
 
-    const failures = [30, 20, 10].map((m) => status(subject, 'failed', minutesAgo(m), { errorCode: 131026 }));
+    const times = [30, 20, 10].map(minutesAgo);
+    const failures = times.map((at) => status(subject, 'failed', at, { errorCode: 131026 }));
     expect((await deliver(envelope([change(PNID, { statuses: failures })]))).status).toBe(200);
-    // The failures count, once (one cause: the phone is unreachable), but the read 20 minutes earlier left a
-    // low prior: no warning (undelivered messages alone are never likely anyway).
+    // 131026 says the person cannot be reached (not on WhatsApp, terms not accepted, an old app): no clue.
     const view = (await api.lookup(subject)).body.signals.whatsapp;
-    expect(view.signals.map((s: { type: string }) => s.type)).toEqual([
-      'message_undelivered',
-      'message_undelivered',
-      'message_undelivered',
-    ]);
-    expect(view.blockLikelihood).toBeGreaterThan(0.01);
-    expect(view.level).toBe('none');
+    expect(view).toMatchObject({ signals: [], level: 'none', blockLikelihood: 0.01 });
+    expect(view.unreachableSince).toBe(new Date(Number(unix(times[2])) * 1000).toISOString());
     const g = await api.gateCheck(subject);
-    expect(g.body).toMatchObject({ decision: 'allow', warnings: [] });
-    expect((await eventsOf(subject)).filter((e) => e.type === 'signal.recorded')).toHaveLength(6);
+    expect(g.body).toMatchObject({ decision: 'allow', warnings: [{ code: 'recipient_unreachable' }] });
+    const recorded = (await eventsOf(subject)).filter((e) => e.type === 'signal.recorded');
+    expect(recorded.map((e) => e.data.type)).toEqual([
+      'message_sent',
+      'message_delivered',
+      'message_read',
+      'recipient_unreachable',
+      'recipient_unreachable',
+      'recipient_unreachable',
+    ]);
+    expect(recorded[3].data).toMatchObject({ errorCode: 131026, level: 'none' });
   });
 
   it('131050 withdraws WhatsApp marketing (whatsapp_stop_promotions); 131049 and 130472 change nothing', async () => {
@@ -159,6 +183,7 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
 
   it('a late delivered after a failed is evidence at its own timestamp', async () => {
     const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(30) }));
     const id = wamid();
     // Two devices: the failure is reported first, the delivery (a minute later) arrives afterwards.
     const failures = [
@@ -166,9 +191,14 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
       status(subject, 'failed', minutesAgo(11), { id, errorCode: 131026 }),
     ];
     await deliver(envelope([change(PNID, { statuses: failures })]));
-    expect((await api.lookup(subject)).body.signals.whatsapp.level).not.toBe('none');
+    expect((await api.lookup(subject)).body.signals.whatsapp.unreachableSince).not.toBeNull();
     await deliver(envelope([change(PNID, { statuses: [status(subject, 'delivered', minutesAgo(10), { id })] })]));
-    expect((await api.lookup(subject)).body.signals.whatsapp).toMatchObject({ level: 'none', blockLikelihood: 0.01 });
+    expect((await api.lookup(subject)).body.signals.whatsapp).toMatchObject({
+      level: 'none',
+      blockLikelihood: 0.01,
+      unreachableSince: null,
+    });
+    expect((await api.gateCheck(subject)).body).toMatchObject({ decision: 'allow', warnings: [] });
     // An old delivery arriving late does not wipe out a newer failure.
     const subject2 = { phone: phone() };
     await deliver(
@@ -176,8 +206,10 @@ describeLocal('POST /v1/webhooks/whatsapp — statuses', () => {
     );
     await deliver(envelope([change(PNID, { statuses: [status(subject2, 'delivered', minutesAgo(60))] })]));
     const late = (await api.lookup(subject2)).body.signals.whatsapp;
-    expect(late.signals.map((s: { type: string }) => s.type)).toEqual(['message_undelivered']);
-    expect(late.blockLikelihood).toBeGreaterThan(0.01);
+    expect(late.unreachableSince).not.toBeNull();
+    expect((await api.gateCheck(subject2)).body.warnings.map((w: { code: string }) => w.code)).toEqual([
+      'recipient_unreachable',
+    ]);
   });
 });
 
@@ -265,12 +297,18 @@ describeLocal('POST /v1/webhooks/whatsapp — delivery', () => {
     );
     const res = await deliver(payload);
     expect(res.status).toBe(200);
-    // The unrouted phone number's read receipt was not applied to tenant A.
-    expect((await api.lookup(a)).body.signals.whatsapp.level).toBe('suspected');
+    expect(res.body).toMatchObject({
+      received: 3,
+      recorded: 3,
+      skipped: 5,
+      skippedByKind: { unknown_field: 1, unrouted_phone_number: 1, malformed_item: 2, value_error: 1 },
+    });
+    // The unrouted phone number's read receipt was not applied to tenant A: A is still unreachable.
+    expect((await api.lookup(a)).body.signals.whatsapp.unreachableSince).not.toBeNull();
     expect((await api.lookup({ waUserId: userId })).body.signals.whatsapp).toMatchObject({ level: 'none' });
     // B's status went to the other tenant only.
     expect((await api.lookup(b)).status).toBe(404);
-    expect((await other.lookup(b)).body.signals.whatsapp.level).toBe('suspected');
+    expect((await other.lookup(b)).body.signals.whatsapp.unreachableSince).not.toBeNull();
     // A non-JSON body that is correctly signed is a 400, not a 500.
     expect((await deliver(undefined, { raw: 'not json' })).status).toBe(400);
   });
@@ -291,5 +329,113 @@ describeLocal('POST /v1/webhooks/whatsapp — delivery', () => {
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ recorded: 0, replayed: 2 });
     expect(await eventsOf(subject)).toEqual(before);
+  });
+});
+
+describeLocal("POST /v1/webhooks/whatsapp — Meta's documented payloads", () => {
+  it('the "Cancel" button of an interactive message withdraws nothing: the send is still allowed', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(30) }));
+    const res = await deliver(meta('interactive-button-reply-cancel.json', { phone: subject.phone }));
+    expect(res.body).toMatchObject({ received: 1, recorded: 1, skipped: 0, skippedByKind: {} });
+    expect((await api.gateCheck(subject)).body).toMatchObject({ decision: 'allow', warnings: [] });
+    const events = await eventsOf(subject);
+    expect(events.map((e) => e.type)).toEqual(['consent.granted', 'signal.recorded']);
+    expect(events[1].data.type).toBe('inbound_message');
+  });
+
+  it('the "Stop promotions" quick reply withdraws WhatsApp marketing (source keyword)', async () => {
+    const subject = { phone: phone() };
+    await api.post('/v1/consents', grantBody({ subject, grantedAt: minutesAgo(30) }));
+    const res = await deliver(meta('button-stop-promotions.json', { phone: subject.phone }));
+    expect(res.body).toMatchObject({ received: 1, recorded: 1 });
+    const g = await api.gateCheck(subject);
+    expect(g.body.decision).toBe('block');
+    expect(g.body.reasons[0]).toMatchObject({ code: 'consent_withdrawn' });
+    expect((await eventsOf(subject)).map((e) => `${e.type}:${e.source}`)).toEqual([
+      'consent.granted:web_form',
+      'consent.withdrawn:keyword',
+    ]);
+  });
+
+  it('131026 three times: WhatsApp warns recipient_unreachable, SMS is not paused, a delivery lifts it', async () => {
+    const subject = { phone: phone() };
+    for (const channel of ['whatsapp', 'sms']) {
+      await api.post('/v1/consents', grantBody({ subject, channel, grantedAt: minutesAgo(90) }));
+    }
+    const times = [40, 30, 20].map(minutesAgo);
+    for (const at of times) {
+      const res = await deliver(meta('status-failed-131026.json', { phone: subject.phone, at }));
+      expect(res.body).toMatchObject({ received: 1, recorded: 1 });
+    }
+    const sms = await api.gateCheck(subject, 'sms');
+    expect(sms.body).toMatchObject({ decision: 'allow', reasons: [], warnings: [] });
+    const wa = await api.gateCheck(subject);
+    expect(wa.body).toMatchObject({ decision: 'allow', blockLikelihood: 0.1 });
+    expect(wa.body.warnings).toEqual([
+      expect.objectContaining({
+        code: 'recipient_unreachable',
+        since: new Date(Number(unix(times[2])) * 1000).toISOString(),
+      }),
+    ]);
+    const events = (await eventsOf(subject)).filter((e) => e.type === 'signal.recorded');
+    expect(events.map((e) => [e.data.type, e.data.errorCode])).toEqual([
+      ['recipient_unreachable', 131026],
+      ['recipient_unreachable', 131026],
+      ['recipient_unreachable', 131026],
+    ]);
+    // The person updates the app: a later message is delivered, and the warning goes.
+    await deliver(envelope([change(PNID, { statuses: [status(subject, 'delivered', minutesAgo(5))] })]));
+    expect((await api.gateCheck(subject)).body.warnings).toEqual([]);
+  });
+
+  it('applies statuses and messages of a username user to the business-scoped user id, parent ids too', async () => {
+    const userId = bsuid('US');
+    const parentUserId = bsuid('US', true);
+    const status = await deliver(meta('status-delivered-bsuid-only.json', { userId, parentUserId, at: minutesAgo(3) }));
+    expect(status.body).toMatchObject({ received: 1, recorded: 1, invalid: 0 });
+    const message = await deliver(meta('message-text-bsuid-only.json', { userId, parentUserId }));
+    expect(message.body).toMatchObject({ received: 1, recorded: 1, invalid: 0 });
+    const events = await eventsOf({ waUserId: userId });
+    expect(events.map((e) => e.data.type)).toEqual(['message_delivered', 'inbound_message']);
+    // A parent BSUID is a waUserId the API accepts too.
+    expect((await api.post('/v1/consents', grantBody({ subject: { waUserId: parentUserId } }))).status).toBe(201);
+    expect((await api.post('/v1/consents', grantBody({ subject: { waUserId: 'US.not-a-bsuid' } }))).status).toBe(400);
+  });
+
+  it('a status naming both the phone and the BSUID applies to the phone', async () => {
+    const subject = { phone: phone() };
+    const res = await deliver(
+      meta('status-delivered-phone-and-bsuid.json', {
+        phone: subject.phone,
+        userId: bsuid('FR'),
+        parentUserId: bsuid(),
+      }),
+    );
+    expect(res.body).toMatchObject({ received: 1, recorded: 1 });
+    expect((await api.lookup(subject)).body.signals.whatsapp.lastEvidenceAgainstBlockAt).not.toBeNull();
+  });
+
+  it('counts what it does not apply, by kind: value-level errors, group traffic, other fields', async () => {
+    const subject = { phone: phone() };
+    const res = await deliver(
+      together(
+        meta('value-errors.json'),
+        meta('status-group-read.json', { phone: subject.phone }),
+        meta('group-message-text.json', { phone: subject.phone }),
+        meta('template-status-update.json'),
+        meta('status-played.json', { phone: subject.phone }),
+        meta('system-user-changed-number.json', { phone: subject.phone, newPhone: phone() }),
+      ),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      received: 2,
+      skipped: 4,
+      skippedByKind: { value_error: 1, group_status: 1, group_message: 1, unknown_field: 1 },
+    });
+    // The played voice message is evidence of reach; the group traffic wrote nothing more.
+    const events = await eventsOf(subject);
+    expect(events.map((e) => e.data.type)).toEqual(['message_read']);
   });
 });

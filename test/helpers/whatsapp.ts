@@ -1,4 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 /**
  * Realistic WhatsApp Cloud API webhook payloads, built per test (shapes from Meta's webhook references,
@@ -116,3 +117,58 @@ export const preference = (who: { phone?: string; userId?: string }, value: 'sto
     },
   ],
 });
+
+/** A business-scoped user id as Meta shapes them: country, dot, 20 digits (`US.13491208655302741918`). */
+export const bsuid = (country = 'US', parent = false) =>
+  `${country}.${parent ? 'ENT.' : ''}${randomInt(1e9, 9e9)}${randomInt(1e9, 9e9)}${randomInt(10, 99)}`;
+
+/** What a test puts in place of Meta's example values in the fixtures (test/fixtures/whatsapp/SOURCES.md). */
+export interface FixtureOwn {
+  /** Replaces Meta's business phone number id `106540352242922`. */
+  phoneNumberId?: string;
+  /** Replaces the user's number `16505551234` (E.164 or digits). */
+  phone?: string;
+  /** Replaces the new number of the number-change example, `12195555358`. */
+  newPhone?: string;
+  /** Replaces the BSUID `US.13491208655302741918` (also inside Meta's typo `uUS.…`). */
+  userId?: string;
+  /** Replaces the parent BSUID `US.11815799212886844830`. */
+  parentUserId?: string;
+  /** Every `timestamp` (unix seconds, as a string like Meta's). */
+  at?: string;
+  /** A fresh wamid for each wamid of the file (a replay marker is kept per message id). */
+  freshIds?: boolean;
+}
+
+const FIXTURES = new URL('../fixtures/whatsapp/', import.meta.url);
+
+/**
+ * One of Meta's documented webhook payloads (test/fixtures/whatsapp), with only what the test must own
+ * changed (nothing unless asked): the routing id, the person's identifiers, fresh wamids (one new id per id
+ * of the file) and the timestamps. Everything else is as Meta published it.
+ */
+export function metaFixture(name: string, own: FixtureOwn = {}): Record<string, unknown> {
+  const payload = JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8'));
+  const ids = new Map<string, string>();
+  const swaps: [string, string | undefined][] = [
+    ['US.13491208655302741918', own.userId],
+    ['US.11815799212886844830', own.parentUserId],
+    ['16505551234', own.phone && waId(own.phone)],
+    ['12195555358', own.newPhone && waId(own.newPhone)],
+  ];
+  const walk = (value: unknown, key?: string): unknown => {
+    if (Array.isArray(value)) return value.map((v) => walk(v));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, k)]));
+    }
+    if (typeof value !== 'string') return value;
+    if (key === 'timestamp' && own.at) return unix(own.at);
+    if (key === 'phone_number_id' && own.phoneNumberId) return own.phoneNumberId;
+    if (own.freshIds && value.startsWith('wamid.')) {
+      if (!ids.has(value)) ids.set(value, wamid());
+      return ids.get(value);
+    }
+    return swaps.reduce((s, [from, to]) => (to ? s.replaceAll(from, to) : s), value);
+  };
+  return walk(payload) as Record<string, unknown>;
+}

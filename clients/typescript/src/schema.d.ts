@@ -1319,6 +1319,8 @@ export interface operations {
                                     inferred?: boolean;
                                 }[];
                                 lastEvidenceAgainstBlockAt: string | null;
+                                /** @description Set while the latest word on reach is that the contact could not be reached (Meta 131026, a hard bounce): the gate then warns recipient_unreachable */
+                                unreachableSince: string | null;
                             };
                         };
                         erasure: {
@@ -2048,7 +2050,7 @@ export interface operations {
                         })[];
                         warnings: ({
                             /** @enum {string} */
-                            code: "block_suspected";
+                            code: "block_suspected" | "recipient_unreachable";
                             message: string;
                         } & {
                             [key: string]: unknown;
@@ -2221,7 +2223,7 @@ export interface operations {
                             })[];
                             warnings: ({
                                 /** @enum {string} */
-                                code: "block_suspected";
+                                code: "block_suspected" | "recipient_unreachable";
                                 message: string;
                             } & {
                                 [key: string]: unknown;
@@ -4103,6 +4105,8 @@ export interface operations {
                                     inferred?: boolean;
                                 }[];
                                 lastEvidenceAgainstBlockAt: string | null;
+                                /** @description Set while the latest word on reach is that the contact could not be reached (Meta 131026, a hard bounce): the gate then warns recipient_unreachable */
+                                unreachableSince: string | null;
                             };
                         };
                         receipts: ({
@@ -5773,7 +5777,12 @@ export interface operations {
                         replayed: number;
                         unchanged: number;
                         invalid: number;
+                        /** @description Items not applied (the sum of skippedByKind) */
                         skipped: number;
+                        /** @description Items not applied, by why (e.g. unknown_field, group_status, unrouted_phone_number) */
+                        skippedByKind: {
+                            [key: string]: number;
+                        };
                     };
                 };
             };
@@ -7333,7 +7342,9 @@ export interface operations {
                         replayed: number;
                         unchanged: number;
                         invalid: number;
+                        /** @description Items not applied (the sum of skippedByKind) */
                         skipped: number;
+                        /** @description Items not applied, by why (e.g. unknown_field, group_status, unrouted_phone_number) */
                         skippedByKind: {
                             [key: string]: number;
                         };

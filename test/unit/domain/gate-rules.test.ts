@@ -136,6 +136,91 @@ describe('cross_channel_cooldown', () => {
   });
 });
 
+describe('recipient_unreachable', () => {
+  const base = granted('whatsapp', 'sms', 'email');
+  const unreachable = (at: string, id: string): SignalInput => ({
+    type: 'recipient_unreachable',
+    observedAt: at,
+    messageId: id,
+  });
+
+  it('warns while the latest word on reach is that the contact could not be reached, and never blocks', () => {
+    const s = withSignals(base, 'whatsapp', [
+      { type: 'message_sent', observedAt: '2026-11-01T10:00:00Z', messageId: 'w1' },
+      unreachable('2026-11-01T10:00:05Z', 'w1'),
+      unreachable('2026-11-08T10:00:05Z', 'w2'),
+      unreachable('2026-11-15T10:00:05Z', 'w3'),
+    ]);
+    const d = check(s, 'whatsapp', '2026-11-20T10:00:00Z');
+    expect(d.decision).toBe('allow');
+    expect(d.warnings).toEqual([
+      expect.objectContaining({ code: 'recipient_unreachable', since: '2026-11-15T10:00:05.000Z' }),
+    ]);
+    // No block evidence: the prior only, and the other channels are not paused.
+    expect(d.blockLikelihood).toBe(defaultPolicy().blockBaseRate);
+    expect(check(s, 'sms', '2026-11-20T10:00:00Z')).toMatchObject({ decision: 'allow', warnings: [] });
+    // Months later it still says so: nothing has reached the contact since.
+    expect(check(s, 'whatsapp', '2027-03-01T10:00:00Z').warnings[0].code).toBe('recipient_unreachable');
+  });
+
+  it('is lifted by a later delivery, read receipt or inbound message, not by an earlier one', () => {
+    const s = withSignals(base, 'email', [unreachable('2026-11-10T10:00:00Z', 'b1')]);
+    for (const type of ['message_delivered', 'message_read', 'inbound_message'] as const) {
+      const later = withSignals(s, 'email', [{ type, observedAt: '2026-11-11T10:00:00Z' }]);
+      expect(check(later, 'email', '2026-11-12T10:00:00Z').warnings, type).toEqual([]);
+      const earlier = withSignals(s, 'email', [{ type, observedAt: '2026-11-09T10:00:00Z' }]);
+      expect(check(earlier, 'email', '2026-11-12T10:00:00Z').warnings[0].code, type).toBe('recipient_unreachable');
+    }
+    // A send, or another failure, is no news about reach.
+    const more = withSignals(s, 'email', [
+      { type: 'message_sent', observedAt: '2026-11-11T10:00:00Z', messageId: 'b2' },
+      { type: 'message_failed', observedAt: '2026-11-11T10:00:01Z', messageId: 'b2' },
+    ]);
+    expect(check(more, 'email', '2026-11-12T10:00:00Z').warnings[0].code).toBe('recipient_unreachable');
+  });
+
+  it('does not depend on the order the reports arrive in', () => {
+    const arb = fc.array(
+      fc.record({
+        type: fc.constantFrom<SignalInput['type']>(
+          'recipient_unreachable',
+          'message_delivered',
+          'message_read',
+          'inbound_message',
+          'message_sent',
+          'message_failed',
+          'message_undelivered',
+        ),
+        hour: fc.integer({ min: 0, max: 200 }),
+        m: fc.integer({ min: 1, max: 5 }),
+      }),
+      { maxLength: 20 },
+    );
+    fc.assert(
+      fc.property(arb, (items) => {
+        const signals = items.map(
+          (i): SignalInput => ({
+            type: i.type,
+            observedAt: new Date(Date.parse('2026-11-01T00:00:00Z') + i.hour * 3_600_000).toISOString(),
+            messageId: `w${i.m}`,
+          }),
+        );
+        const warn = (list: SignalInput[]) =>
+          check(withSignals(base, 'whatsapp', list), 'whatsapp', '2026-11-10T00:00:00Z').warnings.filter(
+            (w) => w.code === 'recipient_unreachable',
+          );
+        expect(warn([...signals].reverse())).toEqual(warn(signals));
+        // Expected: an unreachable report later than every delivery, read and inbound message.
+        const latest = (types: string[]) =>
+          Math.max(-1, ...items.filter((i) => types.includes(i.type)).map((i) => i.hour));
+        const expected =
+          latest(['recipient_unreachable']) > latest(['message_delivered', 'message_read', 'inbound_message']);
+        expect(warn(signals).length).toBe(expected ? 1 : 0);
+      }),
+    );
+  });
+});
+
 describe('frequency_cap', () => {
   const send = (state: SubjectState, at: string, p = defaultPolicy(), channel: Channel = 'whatsapp') => ({
     ...recordSend(state, { channel, purpose: 'marketing', at, decisionId: 'd' }, p, at).state,

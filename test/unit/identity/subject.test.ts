@@ -40,6 +40,36 @@ describe('subject normalisation', () => {
     expect(SubjectSchema.safeParse({ externalId: 'crm-42', extra: 1 }).success).toBe(false);
   });
 
+  it('accepts business-scoped user ids as Meta documents them and refuses anything else', () => {
+    const ok = (waUserId: string) => SubjectSchema.safeParse({ waUserId }).success;
+    // Meta's examples: a BSUID, a parent BSUID, and alphanumeric ids up to 128 characters after the country.
+    for (const id of [
+      'US.13491208655302741918',
+      'US.ENT.11815799212886844830',
+      'BR.AbC123',
+      'IN.1648738043044942',
+      `FR.${'a1'.repeat(64)}`,
+    ]) {
+      expect(ok(id), id).toBe(true);
+    }
+    for (const id of [
+      '13491208655302741918', // a phone number is not a BSUID
+      'us.13491208655302741918', // Meta's ids are used exactly as given: no lower-case country
+      'USA.1349120865',
+      'US.',
+      'US..1349',
+      'US.ENT.',
+      'US.XYZ.1349',
+      'US.1349-1208',
+      'US.1349 1208',
+      'uUS.13491208655302741918', // a typo in one of Meta's own examples
+      `FR.${'a'.repeat(129)}`,
+      'US.1349\n',
+    ]) {
+      expect(ok(id), id).toBe(false);
+    }
+  });
+
   it('knows which channels reach which identifier', () => {
     expect(() => assertReachable({ kind: 'email', value: 'a@b.co' }, 'whatsapp')).toThrow(/cannot be reached/);
     expect(() => assertReachable({ kind: 'waUserId', value: 'US.1234567' }, 'sms')).toThrow(/cannot be reached/);

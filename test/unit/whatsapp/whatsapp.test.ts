@@ -5,10 +5,16 @@ import { defaultPolicy } from '#domain/policy.ts';
 import { type Change, emptyState, grantConsent, type SubjectState } from '#domain/subject-state.ts';
 import { applyNotification } from '#shared/whatsapp/actions.ts';
 import { parseRouting } from '#shared/whatsapp/config.ts';
-import { keywordOf, OPT_OUT_KEYWORDS } from '#shared/whatsapp/keywords.ts';
-import { type Notification, notificationsOf } from '#shared/whatsapp/payload.ts';
+import {
+  buttonKeywordOf,
+  keywordOf,
+  MARKETING_OPT_OUT_PHRASES,
+  normaliseKeyword,
+  OPT_OUT_KEYWORDS,
+} from '#shared/whatsapp/keywords.ts';
+import { countByKind, type Notification, notificationsOf } from '#shared/whatsapp/payload.ts';
 import { signatureOf, verifySignature } from '#shared/whatsapp/signature.ts';
-import { change, envelope, inbound, preference, sign, status } from '../../helpers/whatsapp.ts';
+import { change, envelope, inbound, metaFixture, preference, sign, status } from '../../helpers/whatsapp.ts';
 
 const SECRET = 'app-secret-for-tests';
 const PHONE = '+33612345678';
@@ -59,8 +65,49 @@ describe('keywords', () => {
     expect(keywordOf('YES')).toBeUndefined();
   });
 
+  it('on a tapped button or list row, withdraws only on a marketing opt-out phrase', () => {
+    for (const label of [
+      'Stop promotions',
+      'STOP',
+      'Arrêter les promotions',
+      'Stop marketing',
+      'Detener promociones',
+      'Darse de baja',
+      'Unsubscribe',
+      'Se désabonner',
+      'STOP_PROMOTIONS',
+      'stop-promotions',
+      'opt-out',
+      'Opt out',
+    ]) {
+      expect(buttonKeywordOf(label), label).toBe('opt_out');
+    }
+    // Words a business puts on its own buttons for other things: typed alone they are keywords, tapped never.
+    for (const label of ['Cancel', 'End', 'Quit', 'Remove', 'Revoke', 'Arrêt', 'Arrête', 'Baja']) {
+      expect(buttonKeywordOf(label), label).toBeUndefined();
+      expect(keywordOf(label), label).toBe('opt_out');
+    }
+    expect(buttonKeywordOf('cancel-button')).toBeUndefined();
+    // A button never opts in: the business wrote its label.
+    for (const label of ['Start', 'UNSTOP', 'Resume promotions', 'Priority Mail Express', '']) {
+      expect(buttonKeywordOf(label), label).toBeUndefined();
+    }
+  });
+
+  it('every button phrase is also a keyword when typed', () => {
+    for (const phrase of MARKETING_OPT_OUT_PHRASES) {
+      expect(OPT_OUT_KEYWORDS.map(normaliseKeyword)).toContain(normaliseKeyword(phrase));
+      expect(keywordOf(phrase)).toBe('opt_out');
+    }
+  });
+
   it('never throws on any text', () => {
-    fc.assert(fc.property(fc.string(), (s) => void keywordOf(s)));
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        keywordOf(s);
+        buttonKeywordOf(s);
+      }),
+    );
   });
 });
 
@@ -82,7 +129,7 @@ describe('tenant routing', () => {
 describe('notifications of a webhook', () => {
   const at = '2026-11-24T10:00:00Z';
 
-  it('maps statuses to signals, 131026 to undelivered, 131050 to a withdrawal, other failures to a non-clue', () => {
+  it('maps statuses to signals, 131026 to unreachable, 131050 to a withdrawal, other failures to a non-clue', () => {
     const { notifications } = notificationsOf(
       envelope([
         change('111', {
@@ -103,7 +150,7 @@ describe('notifications of a webhook', () => {
       { kind: 'signal', type: 'message_sent', messageId: 'wamid.1' },
       { kind: 'signal', type: 'message_delivered', messageId: 'wamid.2' },
       { kind: 'signal', type: 'message_read', messageId: 'wamid.3' },
-      { kind: 'signal', type: 'message_undelivered', messageId: 'wamid.4', errorCode: 131026 },
+      { kind: 'signal', type: 'recipient_unreachable', messageId: 'wamid.4', errorCode: 131026 },
       { kind: 'withdraw', source: 'whatsapp_stop_promotions', messageId: 'wamid.5', errorCode: 131050 },
       { kind: 'signal', type: 'message_failed', messageId: 'wamid.6', errorCode: 131049 },
       { kind: 'signal', type: 'message_failed', messageId: 'wamid.7', errorCode: 130472 },
@@ -136,7 +183,7 @@ describe('notifications of a webhook', () => {
       notifications.map((n) =>
         n.action.kind === 'signal'
           ? n.action.type
-          : `${n.action.kind}:${'source' in n.action ? n.action.source : n.action.after}`,
+          : `${n.action.kind}:${'source' in n.action ? n.action.source : 'after' in n.action ? n.action.after : ''}`,
       ),
     ).toEqual([
       'withdraw:whatsapp_stop_promotions',
@@ -150,7 +197,7 @@ describe('notifications of a webhook', () => {
     ]);
   });
 
-  it('reads list replies too, by id or title', () => {
+  it('reads list replies too, by id or title; a list row never opts in', () => {
     const message = (list_reply: object) => ({
       contacts: [{ wa_id: '33612345678' }],
       messages: [
@@ -168,7 +215,7 @@ describe('notifications of a webhook', () => {
       { id: 'START', title: 'Reprendre' },
       { id: 'size-m', title: 'M' },
     ].map((reply) => notificationsOf(envelope([change('111', message(reply))]), routeAll).notifications[0].action.kind);
-    expect(kinds).toEqual(['withdraw', 'regrant', 'signal']);
+    expect(kinds).toEqual(['withdraw', 'signal', 'signal']);
   });
 
   it('uses the business-scoped user id when there is no phone number', () => {
@@ -209,10 +256,18 @@ describe('notifications of a webhook', () => {
       ['beta', '2026-11-24T10:00:00.000Z'],
       ['acme', '2026-11-24T10:05:00.000Z'],
     ]);
-    expect(skipped).toContain('unrouted_phone_number');
-    expect(skipped).toContain('unknown_item');
-    expect(notificationsOf({ object: 'page', entry: [] }, route).notifications).toEqual([]);
-    expect(notificationsOf('nonsense', route).notifications).toEqual([]);
+    expect(countByKind(skipped)).toEqual({
+      unrouted_phone_number: 1,
+      unknown_field: 1,
+      malformed_item: 2,
+      system_message: 1,
+      value_error: 1,
+    });
+    expect(notificationsOf({ object: 'page', entry: [] }, route)).toEqual({
+      notifications: [],
+      skipped: [{ kind: 'unknown_object', detail: 'page' }],
+    });
+    expect(notificationsOf('nonsense', route).skipped).toEqual([{ kind: 'unknown_object' }]);
   });
 
   it('gives a redelivered notification the same replay id, and a different one to another status', () => {
@@ -223,6 +278,208 @@ describe('notifications of a webhook', () => {
       .notifications[0];
     expect(a.replayId).toBe(b.replayId);
     expect(c.replayId).not.toBe(a.replayId);
+  });
+});
+
+describe("Meta's documented payloads", () => {
+  const parse = (name: string) => notificationsOf(metaFixture(name), routeAll);
+  const ONE = { notifications: [expect.anything()], skipped: [] };
+
+  it('a tap on the "Cancel" button of an interactive message is an inbound message, not an opt-out', () => {
+    const parsed = parse('interactive-button-reply-cancel.json');
+    expect(parsed).toMatchObject(ONE);
+    expect(parsed.notifications[0]).toMatchObject({
+      subject: { phone: '+16505551234' },
+      observedAt: '2025-06-15T22:05:36.000Z',
+      action: { kind: 'signal', type: 'inbound_message' },
+    });
+  });
+
+  it('the quick replies "Stop promotions" and "Unsubscribe" withdraw marketing (source keyword)', () => {
+    for (const name of ['button-stop-promotions.json', 'button-quick-reply-unsubscribe.json']) {
+      const parsed = parse(name);
+      expect(parsed, name).toMatchObject(ONE);
+      // Meta's example `from` has a "+": the subject is the same E.164 number either way.
+      expect(parsed.notifications[0], name).toMatchObject({
+        subject: { phone: '+16505551234' },
+        action: { kind: 'withdraw', source: 'keyword' },
+      });
+    }
+  });
+
+  it('a status carrying the phone number and the business-scoped user id names both: the subject is the phone', () => {
+    const [n] = parse('status-delivered-phone-and-bsuid.json').notifications;
+    expect(n).toMatchObject({
+      subject: { phone: '+16505551234' },
+      alsoKnownAs: { waUserId: 'US.13491208655302741918' },
+      action: { kind: 'signal', type: 'message_delivered' },
+    });
+  });
+
+  it('a status or message of a username user (no phone number) applies to the business-scoped user id', () => {
+    const [status] = parse('status-delivered-bsuid-only.json').notifications;
+    expect(status.subject).toEqual({ waUserId: 'US.13491208655302741918' });
+    expect(status.alsoKnownAs).toBeUndefined();
+    // Meta's example has a typo in the contact's user_id ("uUS.…"): the message's own from_user_id counts.
+    const message = parse('message-text-bsuid-only.json');
+    expect(message).toMatchObject(ONE);
+    expect(message.notifications[0]).toMatchObject({
+      subject: { waUserId: 'US.13491208655302741918' },
+      action: { kind: 'signal', type: 'inbound_message' },
+    });
+    expect(message.notifications[0].alsoKnownAs).toBeUndefined();
+  });
+
+  it('user_changed_number is a number change on the old number, with the new one', () => {
+    const parsed = parse('system-user-changed-number.json');
+    expect(parsed.skipped).toEqual([]);
+    expect(parsed.notifications).toEqual([
+      expect.objectContaining({
+        subject: { phone: '+16505551234' },
+        observedAt: '2025-06-18T17:55:42.000Z',
+        action: {
+          kind: 'number_changed',
+          newPhone: '+12195555358',
+          messageId: 'wamid.HBgLMTk4MzU1NTE5NzQVAgASGAoxMTgyMDg2MjY3AA==',
+        },
+      }),
+    ]);
+  });
+
+  it('131026 is recipient_unreachable, with its code', () => {
+    const [n] = parse('status-failed-131026.json').notifications;
+    expect(n.action).toEqual({
+      kind: 'signal',
+      type: 'recipient_unreachable',
+      messageId: 'wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA',
+      errorCode: 131026,
+    });
+  });
+
+  it('a played voice message is evidence of reach, like a read receipt', () => {
+    expect(parse('status-played.json').notifications[0].action).toMatchObject({ type: 'message_read' });
+  });
+
+  it('counts, by kind, what it does not apply: errors at value level, group statuses and messages, other fields', () => {
+    expect(parse('value-errors.json')).toEqual({
+      notifications: [],
+      skipped: [{ kind: 'value_error', detail: '130429' }],
+    });
+    expect(parse('status-group-read.json')).toEqual({ notifications: [], skipped: [{ kind: 'group_status' }] });
+    expect(parse('group-message-text.json')).toEqual({ notifications: [], skipped: [{ kind: 'group_message' }] });
+    expect(parse('template-status-update.json')).toEqual({
+      notifications: [],
+      skipped: [{ kind: 'unknown_field', detail: 'message_template_status_update' }],
+    });
+  });
+});
+
+describe('who a notification is about', () => {
+  const at = '2026-11-24T10:00:00Z';
+  const one = (value: Record<string, unknown>) => notificationsOf(envelope([change('111', value)]), routeAll);
+
+  it('links the phone and the business-scoped user id of one contact, never two different people', () => {
+    const both = one({
+      contacts: [{ profile: { name: 'Ana' }, wa_id: '33612345678', user_id: 'FR.AbC123' }],
+      messages: [{ from: '33612345678', id: 'wamid.1', timestamp: '1795000000', type: 'text', text: { body: 'hi' } }],
+    });
+    expect(both.notifications[0]).toMatchObject({ subject: { phone: PHONE }, alsoKnownAs: { waUserId: 'FR.AbC123' } });
+    // Two senders in one change: each message keeps its own contact, none borrows the other's id.
+    const two = one({
+      contacts: [
+        { wa_id: '33612345678', user_id: 'FR.AbC123' },
+        { wa_id: '33698765432', user_id: 'FR.XyZ789' },
+      ],
+      messages: [
+        { from: '33698765432', id: 'wamid.2', timestamp: '1795000000', type: 'text', text: { body: 'a' } },
+        { from: '33611111111', id: 'wamid.3', timestamp: '1795000001', type: 'text', text: { body: 'b' } },
+      ],
+    });
+    expect(two.notifications.map((n) => [n.subject, n.alsoKnownAs])).toEqual([
+      [{ phone: '+33698765432' }, { waUserId: 'FR.XyZ789' }],
+      [{ phone: '+33611111111' }, undefined],
+    ]);
+  });
+
+  it("takes a message's only contact as its sender's even when Meta's wa_id differs from the number", () => {
+    const { notifications } = one({
+      contacts: [{ wa_id: '5215512345678', user_id: 'MX.1349120865' }],
+      messages: [{ from: '525512345678', id: 'wamid.4', timestamp: '1795000000', type: 'text', text: { body: 'x' } }],
+    });
+    expect(notifications[0]).toMatchObject({
+      subject: { phone: '+525512345678' },
+      alsoKnownAs: { waUserId: 'MX.1349120865' },
+    });
+  });
+
+  it('prefers the person’s own BSUID to a parent BSUID, and keeps a parent BSUID when it is all there is', () => {
+    const withContact = one({
+      contacts: [{ user_id: 'US.13491208655302741918', parent_user_id: 'US.ENT.11815799212886844830' }],
+      statuses: [
+        { id: 'wamid.5', status: 'read', timestamp: '1795000000', recipient_user_id: 'US.ENT.11815799212886844830' },
+      ],
+    });
+    expect(withContact.notifications[0].subject).toEqual({ waUserId: 'US.13491208655302741918' });
+    const alone = one({
+      statuses: [
+        { id: 'wamid.6', status: 'read', timestamp: '1795000000', recipient_user_id: 'US.ENT.11815799212886844830' },
+      ],
+    });
+    expect(alone.notifications[0].subject).toEqual({ waUserId: 'US.ENT.11815799212886844830' });
+  });
+
+  it('reads number changes in every documented form; one without a new identifier is counted, not applied', () => {
+    const system = (fields: Record<string, unknown>, from: Record<string, string> = { from: '33612345678' }) =>
+      one({ messages: [{ ...from, id: 'wamid.7', timestamp: '1795000000', type: 'system', system: fields }] });
+    expect(
+      system({ body: 'User A changed from …', new_wa_id: '33698765432', type: 'user_changed_number' }),
+    ).toMatchObject({ notifications: [{ subject: { phone: PHONE }, action: { newPhone: '+33698765432' } }] });
+    // With business-scoped user ids: the new BSUID, and the new number when Meta may share it.
+    const bsuid = system({ body: 'User A changed …', user_id: 'FR.NEW123', type: 'user_changed_user_id' });
+    expect(bsuid.notifications[0].action).toEqual({
+      kind: 'number_changed',
+      newWaUserId: 'FR.NEW123',
+      messageId: 'wamid.7',
+    });
+    const fromBsuid = system(
+      { wa_id: '33698765432', user_id: 'FR.NEW123', type: 'user_changed_user_id' },
+      { from_user_id: 'FR.OLD123' },
+    );
+    expect(fromBsuid.notifications[0]).toMatchObject({
+      subject: { waUserId: 'FR.OLD123' },
+      action: { newPhone: '+33698765432', newWaUserId: 'FR.NEW123' },
+    });
+    expect(system({ body: 'User A changed …', type: 'user_changed_number' }).skipped).toEqual([
+      { kind: 'number_change_incomplete', detail: 'user_changed_number' },
+    ]);
+    expect(system({ type: 'customer_identity_changed' }).skipped).toEqual([
+      { kind: 'system_message', detail: 'customer_identity_changed' },
+    ]);
+  });
+
+  it('counts preferences it does not apply, items for an unrouted number, and items with no contact', () => {
+    const prefs = one({
+      user_preferences: [
+        { wa_id: '33612345678', category: 'other_messages', value: 'stop', timestamp: '1795000000' },
+        { wa_id: '33612345678', category: 'marketing_messages', value: 'interested', timestamp: '1795000000' },
+        { category: 'marketing_messages', value: 'stop', timestamp: '1795000000' },
+      ],
+    });
+    expect(prefs).toEqual({
+      notifications: [],
+      skipped: [
+        { kind: 'preference_other_category', detail: 'other_messages' },
+        { kind: 'preference_other_value', detail: 'interested' },
+        { kind: 'no_contact' },
+      ],
+    });
+    const unrouted = notificationsOf(
+      envelope([
+        change('999', { statuses: [status({ phone: PHONE }, 'read', at), status({ phone: PHONE }, 'sent', at)] }),
+      ]),
+      () => undefined,
+    );
+    expect(countByKind(unrouted.skipped)).toEqual({ unrouted_phone_number: 2 });
   });
 });
 
