@@ -350,6 +350,10 @@ export async function pairWhatsApp(
 export interface NumberChange {
   oldKey: string;
   newKey: string;
+  /** The new identifier's kind: a phone, or a new business-scoped user id (`user_changed_user_id`). */
+  newKind?: IdentifierKind;
+  /** A replay marker written with the change (the webhook notification's), see `appendChange`. */
+  once?: string;
   /** When WhatsApp says the person changed number. */
   at: string;
   /** Meta's message, as keyed references only (personal details of the events). */
@@ -399,10 +403,14 @@ export async function changeNumber(db: Db, tenant: string, input: NumberChange):
       }));
       const members = new Map<string, LinkedSubject>();
       for (const p of involved) for (const m of p.members) if (m.subjectKey !== oldKey) members.set(m.subjectKey, m);
-      members.set(newKey, { subjectKey: newKey, kind: 'phone' });
+      members.set(newKey, { subjectKey: newKey, kind: input.newKind ?? 'phone' });
       if (oldPerson) {
         write.change(oldKey, (current) =>
-          unlinkChange(current, { source: 'number_changed', at: input.now, remaining: members.size > 1 ? members.size : 0 }),
+          unlinkChange(current, {
+            source: 'number_changed',
+            at: input.now,
+            remaining: members.size > 1 ? members.size : 0,
+          }),
         );
       }
       write.change(oldKey, (current, next) =>
@@ -430,12 +438,15 @@ export async function changeNumber(db: Db, tenant: string, input: NumberChange):
           closings: crossClosings(old),
         });
         for (const m of members.values()) {
-          if (m.subjectKey !== newKey) write.change(m.subjectKey, (current) => cooldownChange(current, old, {}, input.now));
+          if (m.subjectKey !== newKey)
+            write.change(m.subjectKey, (current) => cooldownChange(current, old, {}, input.now));
         }
       } else {
         for (const p of involved) write.deletePerson(p.personKey);
         if (write.state(newKey).person) {
-          write.change(newKey, (current) => unlinkChange(current, { source: 'number_changed', at: input.now, remaining: 0 }));
+          write.change(newKey, (current) =>
+            unlinkChange(current, { source: 'number_changed', at: input.now, remaining: 0 }),
+          );
         }
       }
       const grantable = moved.filter((m) => grantsCleanly(write.state(newKey), m, kinds));
@@ -454,7 +465,12 @@ export async function changeNumber(db: Db, tenant: string, input: NumberChange):
       }
       return true;
     },
-    { actor: input.actor, kinds: new Map<string, IdentifierKind>([[newKey, 'phone']]) },
+    {
+      actor: input.actor,
+      kinds: new Map<string, IdentifierKind>([[newKey, input.newKind ?? 'phone']]),
+      extra: input.once ? onceItems(db, tenant, oldKey, input.once, 30) : [],
+      onExtraFailed: () => new AlreadyAppliedError(),
+    },
   );
   return result;
 }

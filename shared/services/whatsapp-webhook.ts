@@ -1,6 +1,7 @@
 // WhatsApp webhook processing: a verified delivery's notifications, routed to tenants and applied to the ledger.
 import { DomainError } from '#domain/errors.ts';
 import type { Actor } from '#domain/ledger.ts';
+import type { Policy } from '#domain/policy.ts';
 import { ProblemError } from '#http/errors.ts';
 import { mapLimit } from '#shared/concurrency.ts';
 import { resolveSubject } from '#shared/identity/resolve.ts';
@@ -9,11 +10,19 @@ import { countWebhookEvent } from '#shared/metrics.ts';
 import { tenantDigest } from '#shared/secrets.ts';
 import { isInFuture } from '#shared/time.ts';
 import { applyNotification } from '#shared/whatsapp/actions.ts';
-import { countByKind, type Notification, notificationsOf, type Skip, type SkipKind } from '#shared/whatsapp/payload.ts';
+import {
+  countByKind,
+  type Notification,
+  type NumberChangedAction,
+  notificationsOf,
+  type Skip,
+  type SkipKind,
+} from '#shared/whatsapp/payload.ts';
 import type { Db } from '#store/db.ts';
 import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
-import { AlreadyAppliedError, appendChange } from '#store/subjects.ts';
+import { AlreadyAppliedError } from '#store/subjects.ts';
+import { appendAcrossLinks, changeNumber, linkedPhoneOf, pairWhatsApp } from './links.ts';
 
 /** The metric name of a notification: what it was, never who (e.g. `signal.message_undelivered.131026`). */
 function eventName(n: Notification): string {
@@ -52,12 +61,20 @@ async function applyOne(db: Db, n: Notification, resolved: Resolved, now: string
   // The marker is stored: keyed per tenant, since the notification it stands for names a phone number.
   const once = await tenantDigest(n.tenant, 'replay', n.replayId);
   try {
-    const { event } = await appendChange(
+    if (n.action.kind === 'number_changed') {
+      const recorded = await applyNumberChange(db, n, n.action, resolved, { policy, now, once });
+      if (recorded) report.recorded++;
+      else report.unchanged++;
+      countWebhookEvent(eventName(n), recorded ? 'recorded' : 'unchanged');
+      return;
+    }
+    // Through the links: a likely block here pauses the person's other identifiers in the same write.
+    const { event } = await appendAcrossLinks(
       db,
       n.tenant,
       resolved.subjectKey,
       (current, next) => applyNotification(current, n, policy, next, now, notice),
-      { kind: resolved.identifier.kind, actor: WHATSAPP, once, onceTtlDays: REPLAY_TTL_DAYS },
+      { kind: resolved.identifier.kind, actor: WHATSAPP, once, onceTtlDays: REPLAY_TTL_DAYS, policy, now },
     );
     if (event) report.recorded++;
     else report.unchanged++;
@@ -77,6 +94,70 @@ async function applyOne(db: Db, n: Notification, resolved: Resolved, now: string
 }
 
 /**
+ * `user_changed_number` (or `user_changed_user_id`): the WhatsApp consents move to the new identifier and the
+ * old one is closed (`changeNumber`), Meta's message kept only as keyed references. A new identifier that is
+ * not usable is no change.
+ */
+async function applyNumberChange(
+  db: Db,
+  n: Notification,
+  action: NumberChangedAction,
+  resolved: Resolved,
+  context: { policy: Policy; now: string; once: string },
+): Promise<boolean> {
+  const next = action.newPhone ? { phone: action.newPhone } : { waUserId: action.newWaUserId as string };
+  const target = await resolveSubject(n.tenant, next, 'whatsapp');
+  return changeNumber(db, n.tenant, {
+    oldKey: resolved.subjectKey,
+    newKey: target.subjectKey,
+    newKind: target.identifier.kind,
+    at: n.observedAt,
+    evidence: { messageRef: await tenantDigest(n.tenant, 'evidence', action.messageId), via: 'user_changed_number' },
+    policy: context.policy,
+    actor: WHATSAPP,
+    now: context.now,
+    once: context.once,
+  });
+}
+
+/**
+ * The subject a notification is applied to, and what the payload says of links: a phone given with its
+ * business-scoped user id links the two (once per pair and delivery); a BSUID alone stands for the phone it is
+ * linked to, which holds the person's WhatsApp consents.
+ */
+async function linkedTarget(
+  db: Db,
+  n: Notification,
+  resolved: Resolved,
+  seen: Map<string, Promise<string | undefined>>,
+): Promise<Resolved> {
+  if (n.alsoKnownAs && resolved.identifier.kind === 'phone') {
+    const bsuid = await resolveSubject(n.tenant, n.alsoKnownAs, 'whatsapp');
+    const pair = `pair\n${n.tenant}\n${resolved.subjectKey}\n${bsuid.subjectKey}`;
+    if (!seen.has(pair)) {
+      const now = new Date().toISOString();
+      const policy = await getPolicy(db, n.tenant);
+      const paired = pairWhatsApp(db, n.tenant, resolved.subjectKey, bsuid.subjectKey, {
+        actor: WHATSAPP,
+        policy,
+        now,
+      });
+      seen.set(
+        pair,
+        paired.then(() => undefined),
+      );
+    }
+    await seen.get(pair);
+    return resolved;
+  }
+  if (resolved.identifier.kind !== 'waUserId') return resolved;
+  const bsuid = `phone\n${n.tenant}\n${resolved.subjectKey}`;
+  if (!seen.has(bsuid)) seen.set(bsuid, linkedPhoneOf(db, n.tenant, resolved.subjectKey));
+  const phoneKey = await seen.get(bsuid);
+  return phoneKey ? { subjectKey: phoneKey, identifier: { kind: 'phone', value: '' } } : resolved;
+}
+
+/**
  * Applies a delivery's notifications: different subjects in parallel (at most
  * {@link WEBHOOK_SUBJECT_CONCURRENCY} at a time), each subject's in the order they came, one after the
  * other — a STOP then a START of the same person stay in that order, and no two appends of one subject
@@ -85,20 +166,29 @@ async function applyOne(db: Db, n: Notification, resolved: Resolved, now: string
  */
 async function processNotifications(db: Db, notifications: Notification[]): Promise<ProcessReport> {
   const report: ProcessReport = { recorded: 0, replayed: 0, unchanged: 0, invalid: 0 };
-  const bySubject = new Map<string, { resolved: Resolved; items: { n: Notification; now: string }[] }>();
-  for (const delivered of notifications) {
+  const links = new Map<string, Promise<string | undefined>>();
+  // Resolved (and paired, or redirected to a linked phone) in parallel; grouped below in delivery order.
+  const targets = await mapLimit(notifications, WEBHOOK_SUBJECT_CONCURRENCY, async (delivered) => {
     const now = new Date().toISOString();
     // A notification dated in the future is recorded at its arrival time: it cannot pre-empt later stops.
     const n = isInFuture(delivered.observedAt, now) ? { ...delivered, observedAt: now } : delivered;
-    let resolved: Resolved;
     try {
-      resolved = await resolveSubject(n.tenant, n.subject, 'whatsapp');
+      return {
+        n,
+        now,
+        resolved: await linkedTarget(db, n, await resolveSubject(n.tenant, n.subject, 'whatsapp'), links),
+      };
     } catch (error) {
       if (!(error instanceof ProblemError)) throw error;
       report.invalid++;
       countWebhookEvent(eventName(n), 'invalid');
-      continue;
+      return undefined;
     }
+  });
+  const bySubject = new Map<string, { resolved: Resolved; items: { n: Notification; now: string }[] }>();
+  for (const target of targets) {
+    if (!target) continue;
+    const { n, now, resolved } = target;
     const key = `${n.tenant}\n${resolved.subjectKey}`;
     const group = bySubject.get(key) ?? { resolved, items: [] };
     group.items.push({ n, now });

@@ -30,15 +30,17 @@ describe('linked writes', () => {
     await linkSubjects(db, tenant, members.slice(0, 4), { source: 'api', actor: testActor, policy, now });
     const purposes = members.map((_, i) => `p${i}`);
     await Promise.all([
-      ...members.slice(0, 4).map((m, i) =>
-        appendAcrossLinks(
-          db,
-          tenant,
-          m.subjectKey,
-          (current, next) => withdrawConsent(current, { purpose: purposes[i], source: 'api' }, next, now),
-          { actor: testActor, policy, now, kind: 'email' },
+      ...members
+        .slice(0, 4)
+        .map((m, i) =>
+          appendAcrossLinks(
+            db,
+            tenant,
+            m.subjectKey,
+            (current, next) => withdrawConsent(current, { purpose: purposes[i], source: 'api' }, next, now),
+            { actor: testActor, policy, now, kind: 'email' },
+          ),
         ),
-      ),
       linkSubjects(db, tenant, members, { source: 'crm', actor: testActor, policy, now }),
     ]);
     const person = await getPerson(db, tenant, (await getState(db, tenant, members[0].subjectKey))?.person?.key ?? '');
