@@ -434,8 +434,13 @@ describeLocal("POST /v1/webhooks/whatsapp — Meta's documented payloads", () =>
       skipped: 4,
       skippedByKind: { value_error: 1, group_status: 1, group_message: 1, unknown_field: 1 },
     });
-    // The played voice message is evidence of reach; the group traffic wrote nothing more.
+    // The played voice message is evidence of reach; the number change closed the old number; the group
+    // traffic wrote nothing more.
     const events = await eventsOf(subject);
-    expect(events.map((e) => e.data.type)).toEqual(['message_read']);
+    expect(events.filter((e) => e.type === 'signal.recorded').map((e) => e.data.type)).toEqual(['message_read']);
+    expect(events.filter((e) => e.type !== 'signal.recorded').map((e) => e.type)).toEqual([
+      'subject.number_changed',
+      'consent.withdrawn',
+    ]);
   });
 });
