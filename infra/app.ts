@@ -1,7 +1,7 @@
 import { App, Aspects, Duration } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import * as z from 'zod';
 import { parseCorsOrigins } from '#http/cors.ts';
+import { nagPacks } from './nag.ts';
 import { ConsentGateStack } from './stack.ts';
 
 /** Deployment settings, from `cdk.json` or `-c name=value`. */
@@ -53,5 +53,6 @@ new ConsentGateStack(app, `consent-gate-${context.stage}`, {
   description: `consent-gate (${context.stage}): GDPR consent ledger and pre-send gate`,
 });
 
-// The AwsSolutions rules run on every synth, not only in the tests: an unsuppressed finding fails `cdk synth`.
-Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+// The cdk-nag packs (AwsSolutions, HIPAA Security, NIST 800-53 rev. 5) run on every synth, not only in the
+// tests: an unsuppressed finding fails `cdk synth`.
+for (const pack of nagPacks()) Aspects.of(app).add(pack);
