@@ -20,6 +20,8 @@ const ContextSchema = z
     whatsappPhoneNumberTenants: z.string().optional(),
     /** Browser origins allowed by CORS, comma-separated (the local server's `CORS_ORIGINS`). */
     corsOrigins: z.string().optional(),
+    /** Days proof outlives an erasure: the checkpoint lock and the table backups' retention. */
+    proofRetentionDays: z.coerce.number().int().min(1).max(36_500).optional(),
   })
   .refine((c) => Boolean(c.domainName) === Boolean(c.certificateArn), {
     message: 'domainName and certificateArn go together',
@@ -50,6 +52,7 @@ new ConsentGateStack(app, `consent-gate-${context.stage}`, {
       : undefined,
   whatsappPhoneNumberTenants: context.whatsappPhoneNumberTenants,
   corsOrigins,
+  proofRetentionDays: context.proofRetentionDays,
   description: `consent-gate (${context.stage}): GDPR consent ledger and pre-send gate`,
 });
 

@@ -156,6 +156,11 @@ export interface ConsentGateStackProps extends StackProps {
    */
   corsOrigins?: readonly string[];
   logRetention?: RetentionDays;
+  /**
+   * How long proof must outlive an erasure, in days: the checkpoint bucket's lock and the table backups'
+   * retention. The default policy's `retention.proofDays`; raise it when tenants' policies keep proof longer.
+   */
+  proofRetentionDays?: number;
 }
 
 // API Gateway access logs: who called what and how it went, never the caller's IP address or user agent.
@@ -282,7 +287,7 @@ export class ConsentGateStack extends Stack {
 
     // Every signed checkpoint is anchored outside the table, where its writers cannot reach: Object Lock in
     // compliance mode for the proof retention. The sealer writes it; the audit function reads it to verify.
-    this.checkpoints = new CheckpointBucket(this, 'Checkpoints');
+    this.checkpoints = new CheckpointBucket(this, 'Checkpoints', { retentionDays: props.proofRetentionDays });
     const sealer = this.jobs.sealer.function;
     this.checkpoints.allowWriter(sealer.role as IRole);
     sealer.addEnvironment('CHECKPOINT_BUCKET', this.checkpoints.bucket.bucketName);

@@ -130,6 +130,26 @@ describe('table backups', () => {
     expect(keyGrants.flatMap((s) => [s.Action].flat())).toEqual(expect.arrayContaining(['kms:Decrypt']));
   });
 
+  it('follows a longer proof retention for the backups, the vault lock and the checkpoint lock alike', () => {
+    const longer = synthStack({ proofRetentionDays: 3650 }, { bundle: false });
+    try {
+      const of = (type: string) => {
+        const found = Object.values(longer.resources).find((r) => r.Type === type);
+        if (!found) throw new Error(`no ${type}`);
+        return found;
+      };
+      const [rule] = of('AWS::Backup::BackupPlan').Properties.BackupPlan.BackupPlanRule;
+      expect(rule.Lifecycle.DeleteAfterDays).toBe(3650);
+      expect(of('AWS::Backup::BackupVault').Properties.LockConfiguration.MinRetentionDays).toBe(3650);
+      expect(of('AWS::S3::Bucket').Properties.ObjectLockConfiguration.Rule.DefaultRetention).toEqual({
+        Mode: 'COMPLIANCE',
+        Days: 3650,
+      });
+    } finally {
+      longer.cleanup();
+    }
+  });
+
   it('sends a failed, aborted or expired backup job of the vault to the alarm topic', () => {
     const [, rule] = only('AWS::Events::Rule');
     const [vaultId] = only('AWS::Backup::BackupVault');
