@@ -361,7 +361,7 @@ async function main() {
     max_state_item_bytes: maxStateBytes,
     max_state_item_rcu: stateRcu,
     ...(maxStateNote ? { max_state_item_note: maxStateNote } : {}),
-    bundling: 'esbuild like infra/constructs/consent-function.ts: esm, node22, minify, @aws-sdk/* external',
+    bundling: 'esbuild like infra/constructs/consent-function.ts: esm, node24, minify, @aws-sdk/* external',
     bundles,
     gate_sdk_bundled: { bundle_kb: gateSdkBundled.bundle_kb, init_ms: gateSdkBundled.init_ms },
     ...exportFigures,

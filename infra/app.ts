@@ -1,7 +1,7 @@
 import { App, Aspects, Duration } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import * as z from 'zod';
 import { parseCorsOrigins } from '#http/cors.ts';
+import { nagPacks } from './nag.ts';
 import { ConsentGateStack } from './stack.ts';
 
 /** Deployment settings, from `cdk.json` or `-c name=value`. */
@@ -20,6 +20,8 @@ const ContextSchema = z
     whatsappPhoneNumberTenants: z.string().optional(),
     /** Browser origins allowed by CORS, comma-separated (the local server's `CORS_ORIGINS`). */
     corsOrigins: z.string().optional(),
+    /** Days proof outlives an erasure: the checkpoint lock and the table backups' retention. */
+    proofRetentionDays: z.coerce.number().int().min(1).max(36_500).optional(),
   })
   .refine((c) => Boolean(c.domainName) === Boolean(c.certificateArn), {
     message: 'domainName and certificateArn go together',
@@ -50,8 +52,10 @@ new ConsentGateStack(app, `consent-gate-${context.stage}`, {
       : undefined,
   whatsappPhoneNumberTenants: context.whatsappPhoneNumberTenants,
   corsOrigins,
+  proofRetentionDays: context.proofRetentionDays,
   description: `consent-gate (${context.stage}): GDPR consent ledger and pre-send gate`,
 });
 
-// The AwsSolutions rules run on every synth, not only in the tests: an unsuppressed finding fails `cdk synth`.
-Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+// The cdk-nag packs (AwsSolutions, HIPAA Security, NIST 800-53 rev. 5) run on every synth, not only in the
+// tests: an unsuppressed finding fails `cdk synth`.
+for (const pack of nagPacks()) Aspects.of(app).add(pack);

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -13,7 +13,7 @@ import {
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
-import { type IRole, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { type IRole, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
@@ -27,10 +27,11 @@ import { AUTHORIZER_CACHE_TTL_SECONDS } from '#shared/auth/api-keys.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { ChangeEvents, DELIVERY_TIMEOUT } from './constructs/change-events.ts';
 import { CheckpointBucket } from './constructs/checkpoint-bucket.ts';
-import { ConsentFunction, type ShippedFile } from './constructs/consent-function.ts';
+import { ConsentFunction, type Invocation, type ShippedFile } from './constructs/consent-function.ts';
 import { ConsentTable, type TableAccessLevel } from './constructs/consent-table.ts';
 import { JobSchedule } from './constructs/job-schedule.ts';
 import { type SecretName, ServiceSecrets } from './constructs/service-secrets.ts';
+import { TableBackup } from './constructs/table-backup.ts';
 
 /** What one function is given: table access, secrets, size, and files it reads at run time. */
 export interface FunctionGrant {
@@ -155,6 +156,11 @@ export interface ConsentGateStackProps extends StackProps {
    */
   corsOrigins?: readonly string[];
   logRetention?: RetentionDays;
+  /**
+   * How long proof must outlive an erasure, in days: the checkpoint bucket's lock and the table backups'
+   * retention. The default policy's `retention.proofDays`; raise it when tenants' policies keep proof longer.
+   */
+  proofRetentionDays?: number;
 }
 
 // API Gateway access logs: who called what and how it went, never the caller's IP address or user agent.
@@ -188,18 +194,35 @@ export class ConsentGateStack extends Stack {
   readonly alarmTopic: Topic;
   readonly pipeline: Record<PipelineName, ConsentFunction>;
   readonly changeEvents: ChangeEvents;
+  readonly backup: TableBackup;
 
   constructor(scope: Construct, id: string, props: ConsentGateStackProps) {
     super(scope, id, props);
     const logRetention = props.logRetention ?? RetentionDays.THREE_MONTHS;
 
-    // One customer-managed key for the table, the secrets and the alarm topic: key use shows in CloudTrail,
-    // access is granted per role, and disabling it makes the data unreadable (crypto-shredding at end of life).
+    // One customer-managed key for the table, its backups, the secrets, the log groups and the alarm topic: key
+    // use shows in CloudTrail, access is granted per role, and disabling it makes the data unreadable
+    // (crypto-shredding at end of life).
     const key = new Key(this, 'DataKey', {
-      description: `consent-gate ${props.stage}: table, secrets and alarm topic`,
+      description: `consent-gate ${props.stage}: table, backups, secrets, log groups and alarm topic`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // CloudWatch Logs encrypts the stack's log groups with it: the regional service, for this account's log
+    // groups only (the encryption context names the log group), as AWS documents for KMS-encrypted logs.
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchLogsEncryptsThisAccountsLogGroups',
+        principals: [new ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`,
+          },
+        },
+      }),
+    );
     this.table = new ConsentTable(this, 'Data', key);
 
     const secrets = new ServiceSecrets(this, 'Secrets', key);
@@ -231,10 +254,12 @@ export class ConsentGateStack extends Stack {
       PUBLIC_BASE_URL: publicBaseUrl,
       ...(props.whatsappPhoneNumberTenants ? { WHATSAPP_PHONE_NUMBER_TENANTS: props.whatsappPhoneNumberTenants } : {}),
     };
-    const build = (name: string, grant: FunctionGrant) => {
+    const build = (name: string, grant: FunctionGrant, invocation: Invocation = 'api') => {
       const fn = new ConsentFunction(this, `Fn-${name}`, {
         name,
         logRetention,
+        logKey: key,
+        invocation,
         environment: { ...common, ...grant.environment },
         memorySize: grant.memorySize,
         timeout: grant.timeout,
@@ -249,8 +274,8 @@ export class ConsentGateStack extends Stack {
     this.functions = Object.fromEntries(deployed.map((name) => [name, build(name, FUNCTION_GRANTS[name])]));
     this.authorizer = build('authorizer', AUTHORIZER_GRANT);
     this.jobs = {
-      retention: build('retention', JOB_GRANTS.retention),
-      sealer: build('sealer', JOB_GRANTS.sealer),
+      retention: build('retention', JOB_GRANTS.retention, 'schedule'),
+      sealer: build('sealer', JOB_GRANTS.sealer, 'schedule'),
     };
     for (const [name, job] of Object.entries(this.jobs)) {
       new JobSchedule(this, `Schedule-${name}`, {
@@ -262,7 +287,7 @@ export class ConsentGateStack extends Stack {
 
     // Every signed checkpoint is anchored outside the table, where its writers cannot reach: Object Lock in
     // compliance mode for the proof retention. The sealer writes it; the audit function reads it to verify.
-    this.checkpoints = new CheckpointBucket(this, 'Checkpoints');
+    this.checkpoints = new CheckpointBucket(this, 'Checkpoints', { retentionDays: props.proofRetentionDays });
     const sealer = this.jobs.sealer.function;
     this.checkpoints.allowWriter(sealer.role as IRole);
     sealer.addEnvironment('CHECKPOINT_BUCKET', this.checkpoints.bucket.bucketName);
@@ -326,6 +351,7 @@ export class ConsentGateStack extends Stack {
         : undefined;
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: logRetention,
+      encryptionKey: key,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const stage = new HttpStage(this, 'Stage', {
@@ -365,14 +391,23 @@ export class ConsentGateStack extends Stack {
 
     // Change events out: stream → dispatcher → SQS FIFO → delivery (docs/events.md, "Cloud wiring").
     this.pipeline = {
-      dispatcher: build('dispatcher', PIPELINE_GRANTS.dispatcher),
-      delivery: build('delivery', PIPELINE_GRANTS.delivery),
+      dispatcher: build('dispatcher', PIPELINE_GRANTS.dispatcher, 'stream'),
+      delivery: build('delivery', PIPELINE_GRANTS.delivery, 'queue'),
     };
     this.changeEvents = new ChangeEvents(this, 'ChangeEvents', {
       table: this.table,
       dispatcher: this.pipeline.dispatcher,
       delivery: this.pipeline.delivery,
       senders: this.functions.events ? [this.functions.events] : [],
+      alarmTopic: this.alarmTopic,
+    });
+
+    // Daily backups of the table kept as long as the proof they hold (docs/deploy.md, "Backups and restore").
+    this.backup = new TableBackup(this, 'Backup', {
+      planName: `consent-gate-${props.stage}-table`,
+      table: this.table,
+      key,
+      retentionDays: this.checkpoints.retentionDays,
       alarmTopic: this.alarmTopic,
     });
 

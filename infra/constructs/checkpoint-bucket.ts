@@ -4,6 +4,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, Objec
 import { NagSuppressions } from 'cdk-nag';
 import { Construct, type IConstruct } from 'constructs';
 import { DEFAULT_RETENTION } from '#domain/policy.ts';
+import { compliance, suppress } from '../nag.ts';
 
 /**
  * What the bucket holds (shared/log/anchor.ts): `checkpoints/<tenant>/<treeSize>.note`, and `keys/<keyId>.json`,
@@ -54,13 +55,21 @@ export class CheckpointBucket extends Construct {
       // Locked objects outlive the stack anyway; the bucket stays with them (delete it by hand once empty).
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    NagSuppressions.addResourceSuppressions(this.bucket, [
-      {
-        id: 'AwsSolutions-S1',
-        reason:
-          'Holds public signed tree heads, written by one role only and locked; CloudTrail S3 data events audit it.',
-      },
-    ]);
+    suppress(
+      this.bucket,
+      ['AwsSolutions-S1', ...compliance('S3BucketLoggingEnabled')],
+      'Holds public signed tree heads, written by one role only and locked; CloudTrail S3 data events audit it.',
+    );
+    suppress(
+      this.bucket,
+      compliance('S3DefaultEncryptionKMS'),
+      'Signed tree heads, no personal data: S3-managed keys keep the anchors readable apart from the data key (crypto-shredding).',
+    );
+    suppress(
+      this.bucket,
+      compliance('S3BucketReplicationEnabled'),
+      'Single-region stack: replication needs a locked bucket in a second region, a deploy-time choice (docs/deploy.md).',
+    );
   }
 
   /**

@@ -4,6 +4,7 @@ import { Schedule, type ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { compliance, suppress } from '../nag.ts';
 import type { ConsentFunction } from './consent-function.ts';
 
 export interface JobScheduleProps {
@@ -49,6 +50,12 @@ export class JobSchedule extends Construct {
         },
       ],
       true,
+    );
+    suppress(
+      role,
+      compliance('IAMNoInlinePolicy'),
+      "Generated for this one schedule's role (invoke one function): one-to-one with it, as IAM advises inline policies for.",
+      { children: true },
     );
   }
 }

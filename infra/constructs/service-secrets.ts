@@ -1,8 +1,8 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Secret, type SecretStringGenerator } from 'aws-cdk-lib/aws-secretsmanager';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { compliance, suppress } from '../nag.ts';
 import type { ConsentFunction } from './consent-function.ts';
 
 /** The secrets a function may read (each its own Secrets Manager secret, so each is granted on its own). */
@@ -80,8 +80,13 @@ export class ServiceSecrets extends Construct {
         ),
       },
     };
+    // The same finding in each pack: AwsSolutions-SMG4, HIPAA/NIST SecretsManagerRotationEnabled.
     const noRotation = (name: SecretName, reason: string) =>
-      NagSuppressions.addResourceSuppressions(this.secrets[name].secret, [{ id: 'AwsSolutions-SMG4', reason }]);
+      suppress(
+        this.secrets[name].secret,
+        ['AwsSolutions-SMG4', ...compliance('SecretsManagerRotationEnabled')],
+        reason,
+      );
     noRotation('identifier', 'Rotating the subjectKey HMAC key would orphan every subject and erasure tombstone.');
     noRotation('linkKeys', 'Rotated by hand with an overlap (previousKeys) so links already sent keep working.');
     noRotation('logKeys', 'Rotated by hand with an overlap (previousKeys) so old checkpoints keep verifying.');

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { PROJECT_ROOT } from '#infra/constructs/consent-function.ts';
+import { nagPacks } from '#infra/nag.ts';
 import { ConsentGateStack, type ConsentGateStackProps } from '#infra/stack.ts';
 
 /** CloudFormation resources as the template has them. */
@@ -14,7 +14,7 @@ export type Resources = Record<
 
 /**
  * Synthesizes the stack once, as `cdk synth` would: real esbuild bundling (unless `bundle: false`, which
- * CDK's `aws:cdk:bundling-stacks` context turns into placeholder assets) and the AwsSolutions checks.
+ * CDK's `aws:cdk:bundling-stacks` context turns into placeholder assets) and the cdk-nag packs of `infra/nag.ts`.
  */
 export function synthStack(props: Partial<ConsentGateStackProps> = {}, options: { bundle?: boolean } = {}) {
   // Inside the repository (cdk.out/ is ignored) so a bundle can be imported: it finds the AWS SDK, which
@@ -32,7 +32,7 @@ export function synthStack(props: Partial<ConsentGateStackProps> = {}, options: 
   const cleanup = () => rmSync(outdir, { recursive: true, force: true });
   try {
     const stack = new ConsentGateStack(app, 'consent-gate-test', { stage: 'test', ...props });
-    Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+    for (const pack of nagPacks()) Aspects.of(app).add(pack);
     const template = Template.fromStack(stack);
     const resources = template.toJSON().Resources as Resources;
     return { app, stack, template, resources, outdir, cleanup };
