@@ -128,9 +128,10 @@ export const access = api(
     await appendChange(db, tenant, subjectKey, (current) => accessProvided(current, now), { actor });
     const first = ledger.slice(0, query.limit);
     const more = ledger.length > query.limit;
+    const links = await linksOf(db, tenant, subjectKey);
     return {
       status: 200,
-      body: { ...report, events: first, logReceipts: logReceiptsOf(first) },
+      body: { ...report, links, events: first, logReceipts: logReceiptsOf(first) },
       headers: nextCursorHeader(more ? ledgerCursor(first) : undefined),
     };
   },

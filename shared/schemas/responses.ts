@@ -337,6 +337,9 @@ export const AccessResponseSchema = z.object({
     identifierKind: z.enum(['phone', 'email', 'externalId', 'waUserId']),
     identifier: z.string().describe('The normalised identifier the caller sent (echoed, never stored)'),
   }),
+  links: z
+    .object({ personKey: z.string().nullable(), subjectKeys: z.array(SubjectKey) })
+    .describe("The identifiers linked to this one as the same person's (POST /v1/subjects/link)"),
   dataHeld: z.object({ stored: z.string(), notStored: z.string(), retention: z.string(), recipients: z.string() }),
   purposes: z.array(
     z.object({ slug: z.string(), kind: z.string(), labels: z.record(z.string(), z.string()), label: z.string() }),

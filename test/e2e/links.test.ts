@@ -53,10 +53,14 @@ describe('POST /v1/subjects/link', () => {
       expect(JSON.stringify(events[0].data)).not.toContain(res.body.personKey);
       expect(events[0].details.subjectKeys).toEqual(res.body.subjectKeys);
     }
+    // The Art. 15 copy names the person's other identifiers (as subject keys).
+    const copy = await api.post('/v1/subjects/access', { subject: e });
+    expect(copy.body.links).toEqual({ personKey: res.body.personKey, subjectKeys: res.body.subjectKeys });
     // Linking what is already linked records nothing new.
     const again = await api.post('/v1/subjects/link', { subjects: [e, p], source: 'api' });
     expect(again.body.personKey).toBe(res.body.personKey);
-    expect(await api.events(res.body.subjectKeys[0])).toHaveLength(1);
+    const first = await api.events(res.body.subjectKeys[0]);
+    expect(first.map((ev) => ev.type).filter((t) => t !== 'access.provided')).toEqual(['subject.linked']);
   });
 
   it('answers 409 already_linked across persons unless merge, and 422 past 10 identifiers', async () => {

@@ -4026,6 +4026,11 @@ export interface operations {
                             /** @description The normalised identifier the caller sent (echoed, never stored) */
                             identifier: string;
                         };
+                        /** @description The identifiers linked to this one as the same person's (POST /v1/subjects/link) */
+                        links: {
+                            personKey: string | null;
+                            subjectKeys: string[];
+                        };
                         dataHeld: {
                             stored: string;
                             notStored: string;
