@@ -36,6 +36,15 @@ function deliver(payload: unknown) {
   });
 }
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+/** Meta's `user_changed_number` example, from `oldPhone` to `newPhone`, a minute ago. */
+const numberChange = (oldPhone: string, newPhone: string) =>
+  metaFixture('system-user-changed-number.json', {
+    phoneNumberId: PNID,
+    freshIds: true,
+    at: minutesAgo(1),
+    phone: oldPhone,
+    newPhone,
+  });
 const keyOf = async (subject: object) => (await api.lookup(subject)).body.subjectKey as string;
 const linksOf = async (subjectKey: string) => (await api.get(`/v1/subjects/${subjectKey}/links`)).body;
 
@@ -93,13 +102,7 @@ describe('WhatsApp payloads and links', () => {
     );
     await api.post('/v1/consents', grantBody({ subject: old, channel: 'sms', grantedAt: minutesAgo(120) }));
     await api.post('/v1/subjects/link', { subjects: [old, mail] });
-    const payload = metaFixture('system-user-changed-number.json', {
-      phoneNumberId: PNID,
-      freshIds: true,
-      at: minutesAgo(1),
-      phone: old.phone,
-      newPhone: renewed.phone,
-    });
+    const payload = numberChange(old.phone, renewed.phone);
     expect((await deliver(payload)).body).toMatchObject({ recorded: 1 });
 
     const moved = (await api.gateCheck(renewed, 'whatsapp')).body;
@@ -143,13 +146,7 @@ describe('WhatsApp payloads and links', () => {
       source: 'keyword',
       at: minutesAgo(60),
     });
-    const payload = metaFixture('system-user-changed-number.json', {
-      phoneNumberId: PNID,
-      freshIds: true,
-      at: minutesAgo(1),
-      phone: old.phone,
-      newPhone: renewed.phone,
-    });
+    const payload = numberChange(old.phone, renewed.phone);
     await deliver(payload);
     expect((await api.gateCheck(renewed, 'whatsapp')).body.reasons[0].code).toBe('consent_withdrawn');
     expect((await api.gateCheck(old, 'whatsapp')).body.reasons[0].code).toBe('consent_withdrawn');
