@@ -25,6 +25,7 @@ import {
 } from '#domain/subject-state.ts';
 import type { ScopeKey } from '#domain/vocabulary.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
+import type { Db } from '#store/db.ts';
 import {
   type LinkedWrite,
   type Links,
@@ -33,10 +34,6 @@ import {
   type PersonRecord,
   personOfSubject,
 } from '#store/links.ts';
-
-export { unlinkSubjects } from '#store/links.ts';
-
-import type { Db } from '#store/db.ts';
 import {
   AlreadyAppliedError,
   type Appended,
@@ -45,6 +42,8 @@ import {
   markerExists,
   onceItems,
 } from '#store/subjects.ts';
+
+export { unlinkSubjects } from '#store/links.ts';
 
 export interface LinkedSubject {
   subjectKey: string;
