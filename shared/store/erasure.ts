@@ -38,7 +38,7 @@ import {
 } from './errors.ts';
 import { getPolicy } from './policy.ts';
 import { redactDetails } from './retention.ts';
-import { appendChange, chainEvent, changeTransaction, getState } from './subjects.ts';
+import { appendChange, chainEvent, changeTransaction, getState, statePut } from './subjects.ts';
 import { keys } from './table.ts';
 
 export interface ErasureRequest {
@@ -387,30 +387,29 @@ export async function eraseSubject(db: Db, tenant: string, subjectKey: string, o
 
 /**
  * Ends the proof an erasure kept: deletes the erased subject's events and notes `proofPurgedAt` on the
- * tombstone, which stays for good. Does nothing for a subject that is not erased.
+ * tombstone, which stays for good. Does nothing for a subject that is not erased. The tombstone is rewritten
+ * on condition of its version (and the version moves on), so a change that slipped in meanwhile is neither
+ * overwritten nor overwrites the note: the purge goes round again.
  */
 export async function purgeProof(db: Db, tenant: string, subjectKey: string, now: string): Promise<boolean> {
-  try {
-    const current = await getState(db, tenant, subjectKey);
-    if (current?.erasure?.status !== 'completed') return false;
-    const items = await partitionItems(db, tenant, subjectKey);
-    await deleteKeys(
-      db,
-      items.map((item) => ({ PK: item.PK, SK: item.SK })),
-    );
-    await db.client.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.state },
-        UpdateExpression: 'SET erasure.proofPurgedAt = :now',
-        ConditionExpression: 'attribute_exists(erasure)',
-        ExpressionAttributeValues: { ':now': now },
-      }),
-    );
-    return true;
-  } catch (error) {
-    throw storeFailure(error, 'purgeProof');
+  for (let round = 0; round < MAX_ERASE_ROUNDS; round++) {
+    try {
+      const current = await getState(db, tenant, subjectKey);
+      if (current?.erasure?.status !== 'completed') return false;
+      const items = await partitionItems(db, tenant, subjectKey);
+      await deleteKeys(
+        db,
+        items.map((item) => ({ PK: item.PK, SK: item.SK })),
+      );
+      const state = { ...current, version: current.version + 1, erasure: { ...current.erasure, proofPurgedAt: now } };
+      await db.client.send(new PutCommand({ TableName: db.table, ...statePut(tenant, subjectKey, state) }));
+      return true;
+    } catch (error) {
+      if (!isWriteConflict(error)) throw storeFailure(error, 'purgeProof');
+      await sleep(backoffMs(round, 20, 500));
+    }
   }
+  throw new WriteContention('the subject kept changing while its proof was purged; retry');
 }
 
 /**
