@@ -28,7 +28,7 @@ const server = createServer((req, res) => {
           ConsistentRead: true,
         }),
       );
-      const body = JSON.stringify({ found: Boolean(out.Item), version: out.Item?.version ?? null });
+      const body = JSON.stringify({ found: Boolean(out.Item), version: out.Item?.n ?? out.Item?.version ?? null });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     } catch (error) {

@@ -178,11 +178,17 @@ export const unlink = api(
     const resolved = await Promise.all(
       body.subjects.map((s, i) => resolveSubject(tenant, s, undefined, `subjects.${i}`)),
     );
+    const db = getDb();
     const results = await unlinkSubjects(
-      getDb(),
+      db,
       tenant,
       resolved.map((r) => r.subjectKey),
-      { actor, now: new Date().toISOString(), ...(body.reason ? { reason: body.reason } : {}) },
+      {
+        actor,
+        now: new Date().toISOString(),
+        policy: await getPolicy(db, tenant),
+        ...(body.reason ? { reason: body.reason } : {}),
+      },
     );
     const unchanged = resolved.filter((r) => !results.some((l) => l.subjectKeys.includes(r.subjectKey)));
     return {

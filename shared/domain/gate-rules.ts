@@ -104,8 +104,7 @@ export const linkedCooldownRule: GateRule = (state, req, policy) => {
   if (tailDays === 0 || !state?.person?.cooldowns) return {};
   const at = Date.parse(req.at);
   const block: Reason[] = [];
-  for (const [key, window] of Object.entries(state.person.cooldowns)) {
-    const channel = key.split(':')[0];
+  for (const [channel, window] of Object.entries(state.person.cooldowns)) {
     if (Date.parse(window.from) > at) continue;
     const until = window.until === null ? null : new Date(Date.parse(window.until) + tailDays * DAY_MS).toISOString();
     if (until !== null && Date.parse(until) <= at) continue;

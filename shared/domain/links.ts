@@ -31,12 +31,17 @@ export interface LinkedCooldown {
   until: string | null;
 }
 
+export type Cooldowns = Partial<Record<Channel, LinkedCooldown>>;
+
 /** The link part of a subject's state. */
 export interface PersonRef {
   /** The person this subject is linked to. */
   key: string;
-  /** Windows of the other members' likely blocks, by `<channel>:<first 8 characters of their subjectKey>`. */
-  cooldowns?: Record<string, LinkedCooldown>;
+  /**
+   * The other members' likely-block windows by channel, merged (the earliest start, the latest end): at most
+   * one per channel, however many members, so the state item stays small.
+   */
+  cooldowns?: Cooldowns;
 }
 
 /** The person a subject belongs to, if any. */
@@ -95,59 +100,50 @@ export function likelyWindow(
   return { from, until: last !== undefined ? new Date(last * 1000).toISOString() : (past as string) };
 }
 
-/** The cooldown windows a subject's own signals give its linked subjects, by cooldown key. */
-export function cooldownsFrom(source: SubjectState, policy: Policy, now: string): Record<string, LinkedCooldown> {
+/** The windows a subject's own signals give its linked subjects, by channel. */
+export function cooldownsFrom(source: SubjectState, policy: Policy, now: string): Cooldowns {
   if (policy.crossChannelCooldownDays === 0) return {};
-  const out: Record<string, LinkedCooldown> = {};
+  const out: Cooldowns = {};
   for (const channel of signalChannels(source)) {
     const window = likelyWindow(source, channel, policy, now);
-    if (window) out[cooldownKey(channel, source.subjectKey)] = window;
+    if (window) out[channel] = window;
   }
   return out;
 }
 
-export const cooldownKey = (channel: Channel, subjectKey: string) => `${channel}:${subjectKey.slice(0, 8)}`;
-const fromSource = (key: string, subjectKey: string) => key.endsWith(`:${subjectKey.slice(0, 8)}`);
+const later = (a: string | null, b: string | null) => (a === null || b === null ? null : a > b ? a : b);
 
-/** The target's cooldowns with those of `sourceKey` replaced by `windows`. */
-export function replaceCooldowns(
-  target: PersonRef,
-  sourceKey: string,
-  windows: Record<string, LinkedCooldown>,
-): Record<string, LinkedCooldown> {
-  const kept = Object.entries(target.cooldowns ?? {}).filter(([k]) => !fromSource(k, sourceKey));
-  return Object.fromEntries([...kept, ...Object.entries(windows)].sort(([a], [b]) => a.localeCompare(b)));
+/** Several members' windows as one per channel: the earliest start and the latest end (blocking in between). */
+export function mergeCooldowns(all: readonly Cooldowns[]): Cooldowns {
+  const out: Cooldowns = {};
+  for (const windows of all) {
+    for (const [channel, w] of Object.entries(windows) as [Channel, LinkedCooldown][]) {
+      const seen = out[channel];
+      out[channel] = seen ? { from: seen.from < w.from ? seen.from : w.from, until: later(seen.until, w.until) } : w;
+    }
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-const sameWindows = (a: Record<string, LinkedCooldown>, b: Record<string, LinkedCooldown>) =>
+const sameCooldowns = (a: Cooldowns, b: Cooldowns) =>
   JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
 /**
- * A linked subject told that a member's likely-block windows changed (`cooldown.updated`), or null when it
- * already holds them. The event's public part names the channels and times, never the member.
+ * A linked subject given the other members' merged windows (`cooldown.updated`), or null when it holds them
+ * already. The event's public part names the channels and times, never a member.
  */
-export function cooldownChange(
-  target: SubjectState,
-  source: SubjectState,
-  windows: Record<string, LinkedCooldown>,
-  now: string,
-): Change | null {
+export function cooldownChange(target: SubjectState, windows: Cooldowns, now: string): Change | null {
   const person = personOf(target);
-  if (!person) return null;
-  const current = Object.fromEntries(
-    Object.entries(person.cooldowns ?? {}).filter(([k]) => fromSource(k, source.subjectKey)),
-  );
-  if (sameWindows(current, windows)) return null;
+  if (!person || sameCooldowns(person.cooldowns ?? {}, windows)) return null;
   return {
-    state: withPerson(target, { ...person, cooldowns: replaceCooldowns(person, source.subjectKey, windows) }),
+    state: withPerson(target, { ...person, cooldowns: windows }),
     event: {
       type: 'cooldown.updated',
       at: now,
       source: 'link',
       data: {
-        windows: Object.entries(windows).map(([k, w]) => ({ channel: k.split(':')[0], from: w.from, until: w.until })),
+        windows: (Object.entries(windows) as [Channel, LinkedCooldown][]).map(([channel, w]) => ({ channel, ...w })),
       },
-      details: { fromSubjectKey: source.subjectKey },
     },
   };
 }
@@ -209,9 +205,9 @@ export interface LinkInput {
   source: string;
   at: string;
   evidence?: Record<string, unknown>;
-  /** The other members' closings without a channel, and their cooldown windows. */
+  /** The other members' closings without a channel, and their merged cooldown windows. */
   closings: readonly CrossClosing[];
-  cooldowns: Record<string, LinkedCooldown>;
+  cooldowns: Cooldowns;
   merged?: boolean;
 }
 
@@ -222,9 +218,7 @@ export interface LinkInput {
  */
 export function linkChange(current: SubjectState, input: LinkInput, next: NextEvent, kindOf?: KindOf): Change {
   const { state, inherited } = inheritClosings(current, input.closings, next, input.at, kindOf);
-  const person = personOf(current);
-  const kept = person?.key === input.personKey ? person.cooldowns : undefined;
-  const cooldowns = { ...(kept ?? {}), ...input.cooldowns };
+  const cooldowns = input.cooldowns;
   return {
     state: withPerson(state, { key: input.personKey, cooldowns }),
     event: {

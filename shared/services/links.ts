@@ -2,12 +2,13 @@
 import { AlreadyLinked, DomainError, ErasurePending, SubjectErased, TooManyLinks } from '#domain/errors.ts';
 import type { Actor } from '#domain/ledger.ts';
 import {
+  type Cooldowns,
   cooldownChange,
   cooldownsFrom,
   crossClosings,
-  type LinkedCooldown,
   linkChange,
   MAX_LINKED_SUBJECTS,
+  mergeCooldowns,
   personOf,
   unlinkChange,
 } from '#domain/links.ts';
@@ -59,14 +60,13 @@ export interface LinkOptions {
   now: string;
 }
 
-/** Members' windows, each member given those of the others. */
-function othersCooldowns(
-  members: readonly string[],
-  own: Map<string, Record<string, LinkedCooldown>>,
-  of: string,
-): Record<string, LinkedCooldown> {
-  return Object.assign({}, ...members.filter((k) => k !== of).map((k) => own.get(k) ?? {}));
-}
+/** The windows each member's own signals give, by member. */
+const ownCooldowns = (write: LinkedWrite, keys: readonly string[], policy: Policy, now: string) =>
+  new Map(keys.map((k) => [k, cooldownsFrom(write.state(k), policy, now)]));
+
+/** What one member is given: the other members' windows, merged. */
+const othersCooldowns = (own: Map<string, Cooldowns>, of: string): Cooldowns =>
+  mergeCooldowns([...own].filter(([k]) => k !== of).map(([, w]) => w));
 
 function assertLinkable(state: SubjectState | undefined) {
   if (state?.erasure?.status === 'received') throw new ErasurePending(state.erasure.requestId);
@@ -92,7 +92,7 @@ function planMembership(
 ) {
   const keys = members.map((m) => m.subjectKey);
   const closings = [...keys.flatMap((k) => crossClosings(write.state(k))), ...(options.closings ?? [])];
-  const own = new Map(keys.map((k) => [k, cooldownsFrom(write.state(k), options.policy, options.now)]));
+  const own = ownCooldowns(write, keys, options.policy, options.now);
   for (const m of members) {
     write.change(m.subjectKey, (current, next) =>
       linkChange(
@@ -104,7 +104,7 @@ function planMembership(
           at: options.now,
           evidence: options.evidence,
           closings,
-          cooldowns: othersCooldowns(keys, own, m.subjectKey),
+          cooldowns: othersCooldowns(own, m.subjectKey),
           merged: options.merged,
         },
         next,
@@ -224,8 +224,9 @@ function planCrossings(
     }
   }
   if (event.type === 'signal.recorded' || event.type === 'consent.withdrawn') {
-    const windows = cooldownsFrom(change.state, policy, now);
-    for (const other of others) write.change(other, (current) => cooldownChange(current, change.state, windows, now));
+    const own = ownCooldowns(write, [subjectKey, ...others], policy, now);
+    for (const other of others)
+      write.change(other, (current) => cooldownChange(current, othersCooldowns(own, other), now));
   }
 }
 
@@ -436,10 +437,6 @@ export async function changeNumber(db: Db, tenant: string, input: NumberChange):
           ),
           closings: crossClosings(old),
         });
-        for (const m of members.values()) {
-          if (m.subjectKey !== newKey)
-            write.change(m.subjectKey, (current) => cooldownChange(current, old, {}, input.now));
-        }
       } else {
         for (const p of involved) write.deletePerson(p.personKey);
         if (write.state(newKey).person) {

@@ -32,7 +32,15 @@ import {
   listLeaves,
   sealedEventIds,
 } from '#store/log.ts';
-import { auditShard, getEventItem, getStates, listEventItems, scanSubjectItems, toEvent } from '#store/subjects.ts';
+import {
+  auditShard,
+  getEventItem,
+  getStates,
+  listEventItems,
+  scanSubjectItems,
+  toEvent,
+  toState,
+} from '#store/subjects.ts';
 import { keys } from '#store/table.ts';
 
 export type { LogBreak, LogBreakReason };
@@ -418,7 +426,7 @@ export async function verifyLog(db: Db, tenant: string, options: LogVerifyOption
     : scanSubjectItems(db, tenant, (items) => {
         for (const item of items) {
           const subjectKey = String(item.PK).slice(keys.subject(tenant, '').length);
-          if (item.SK === keys.state) view(subjectKey).state = item as SubjectView['state'];
+          if (item.SK === keys.state) view(subjectKey).state = toState(tenant, item);
           else {
             events++;
             addEvent(view(subjectKey), { ...item, subjectKey });

@@ -39,7 +39,7 @@ import {
 import { unlinkSubjects } from './links.ts';
 import { getPolicy } from './policy.ts';
 import { redactDetails } from './retention.ts';
-import { appendChange, chainEvent, changeTransaction, getState } from './subjects.ts';
+import { appendChange, chainEvent, changeTransaction, getState, statePut } from './subjects.ts';
 import { keys } from './table.ts';
 
 export interface ErasureRequest {
@@ -349,12 +349,14 @@ export interface EraseOptions {
 export async function eraseSubject(db: Db, tenant: string, subjectKey: string, options: EraseOptions) {
   const { now, reason, actor } = options;
   const requestId = options.requestId ?? `retention_${newUlid()}`;
-  const proofDays = options.proofDays ?? (await getPolicy(db, tenant)).retention.proofDays;
+  const policy = await getPolicy(db, tenant);
+  const proofDays = options.proofDays ?? policy.retention.proofDays;
   // The link to the person's other identifiers is personal data: it goes first (`subject.unlinked`, whose
   // details the erasure then deletes); what the subject inherited through it stays until the tombstone.
   await unlinkSubjects(db, tenant, [subjectKey], {
     actor,
     now,
+    policy,
     reason: reason === 'request' ? 'erasure' : 'retention',
   });
   for (let round = 0; round < MAX_ERASE_ROUNDS; round++) {
@@ -395,30 +397,29 @@ export async function eraseSubject(db: Db, tenant: string, subjectKey: string, o
 
 /**
  * Ends the proof an erasure kept: deletes the erased subject's events and notes `proofPurgedAt` on the
- * tombstone, which stays for good. Does nothing for a subject that is not erased.
+ * tombstone, which stays for good. Does nothing for a subject that is not erased. The tombstone is rewritten
+ * on condition of its version (and the version moves on), so a change that slipped in meanwhile is neither
+ * overwritten nor overwrites the note: the purge goes round again.
  */
 export async function purgeProof(db: Db, tenant: string, subjectKey: string, now: string): Promise<boolean> {
-  try {
-    const current = await getState(db, tenant, subjectKey);
-    if (current?.erasure?.status !== 'completed') return false;
-    const items = await partitionItems(db, tenant, subjectKey);
-    await deleteKeys(
-      db,
-      items.map((item) => ({ PK: item.PK, SK: item.SK })),
-    );
-    await db.client.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: { PK: keys.subject(tenant, subjectKey), SK: keys.state },
-        UpdateExpression: 'SET erasure.proofPurgedAt = :now',
-        ConditionExpression: 'attribute_exists(erasure)',
-        ExpressionAttributeValues: { ':now': now },
-      }),
-    );
-    return true;
-  } catch (error) {
-    throw storeFailure(error, 'purgeProof');
+  for (let round = 0; round < MAX_ERASE_ROUNDS; round++) {
+    try {
+      const current = await getState(db, tenant, subjectKey);
+      if (current?.erasure?.status !== 'completed') return false;
+      const items = await partitionItems(db, tenant, subjectKey);
+      await deleteKeys(
+        db,
+        items.map((item) => ({ PK: item.PK, SK: item.SK })),
+      );
+      const state = { ...current, version: current.version + 1, erasure: { ...current.erasure, proofPurgedAt: now } };
+      await db.client.send(new PutCommand({ TableName: db.table, ...statePut(tenant, subjectKey, state) }));
+      return true;
+    } catch (error) {
+      if (!isWriteConflict(error)) throw storeFailure(error, 'purgeProof');
+      await sleep(backoffMs(round, 20, 500));
+    }
   }
+  throw new WriteContention('the subject kept changing while its proof was purged; retry');
 }
 
 /**

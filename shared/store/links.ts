@@ -1,6 +1,7 @@
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Actor, LedgerEvent } from '#domain/ledger.ts';
-import { cooldownChange, personOf, unlinkChange } from '#domain/links.ts';
+import { cooldownChange, cooldownsFrom, mergeCooldowns, personOf, unlinkChange } from '#domain/links.ts';
+import type { Policy } from '#domain/policy.ts';
 import { type Change, emptyState, type NextEvent, type SubjectState } from '#domain/subject-state.ts';
 import type { IdentifierKind } from '#shared/identity/subject.ts';
 import { newUlid } from '#shared/ids.ts';
@@ -253,7 +254,7 @@ export async function unlinkSubjects(
   db: Db,
   tenant: string,
   subjectKeys: string[],
-  options: { actor: Actor; now: string; source?: string; reason?: string },
+  options: { actor: Actor; now: string; policy: Policy; source?: string; reason?: string },
 ): Promise<Links[]> {
   const { result } = await linkedWrite(
     db,
@@ -280,12 +281,13 @@ export async function unlinkSubjects(
         }
         if (dissolved) write.deletePerson(person.personKey);
         else {
+          // The members who stay keep only each other's windows.
+          const own = new Map(
+            staying.map((m) => [m.subjectKey, cooldownsFrom(write.state(m.subjectKey), options.policy, options.now)]),
+          );
           for (const m of staying) {
-            for (const l of leavers) {
-              write.change(m.subjectKey, (current) =>
-                cooldownChange(current, write.state(l.subjectKey), {}, options.now),
-              );
-            }
+            const others = mergeCooldowns([...own].filter(([k]) => k !== m.subjectKey).map(([, w]) => w));
+            write.change(m.subjectKey, (current) => cooldownChange(current, others, options.now));
           }
           const stays = (k: string) => staying.some((m) => m.subjectKey === k);
           const whatsapp = Object.entries(person.whatsapp ?? {}).filter(([w, p]) => stays(w) && stays(p));

@@ -4,6 +4,7 @@ import type { SubjectState } from '#domain/subject-state.ts';
 import { mapLimit } from '#shared/concurrency.ts';
 import type { Db } from './db.ts';
 import { storeFailure } from './errors.ts';
+import { decodeState } from './state-codec.ts';
 import { keys } from './table.ts';
 
 /** A subject's state as the retention job reads it (the fields its decision needs). */
@@ -38,6 +39,8 @@ const names = {
   '#scopes': 'scopes',
   '#erasure': 'erasure',
   '#own': 'lastOwnActionAt',
+  '#n': 'n',
+  '#b': 'b',
 };
 
 /**
@@ -72,7 +75,8 @@ export async function scanForRetention(
                 ':ev': 'EV#',
                 ...types,
               },
-              ProjectionExpression: '#pk, #sk, #type, #at, #scopes, #erasure, #own',
+              // The state in either layout (state-codec.ts): compact (`n`, `b`) or that of earlier releases.
+              ProjectionExpression: '#pk, #sk, #type, #at, #n, #b, #scopes, #erasure, #own',
               ExclusiveStartKey: start,
             }),
           );
@@ -85,9 +89,7 @@ export async function scanForRetention(
           if (!match) continue;
           const [, owner, subjectKey] = match;
           if (item.SK === keys.state) {
-            const { scopes, erasure, lastOwnActionAt } = item as Partial<SubjectState>;
-            const state = { subjectKey, scopes: scopes ?? {}, erasure, lastOwnActionAt } as SubjectState;
-            page.subjects.push({ tenant: owner, subjectKey, state });
+            page.subjects.push({ tenant: owner, subjectKey, state: decodeState(item, subjectKey) });
           } else {
             const key = { PK: item.PK as string, SK: item.SK as string };
             page.events.push({ tenant: owner, subjectKey, key, type: item.type as string, at: item.at as string });

@@ -14,6 +14,7 @@ import { newUlid } from '#shared/ids.ts';
 import { DAY_MS, toSec } from '#shared/time.ts';
 import type { Db } from './db.ts';
 import { backoffMs, isWriteConflict, StoreUnavailable, sleep, storeFailure, WriteContention } from './errors.ts';
+import { decodeState, encodeState } from './state-codec.ts';
 import { AUDIT_SHARDS, keys } from './table.ts';
 
 /** Attempts of a contended append before giving up with 503 (40 concurrent writers need ~20 here). */
@@ -21,13 +22,34 @@ const MAX_APPEND_ATTEMPTS = 40;
 const BATCH_GET_CHUNK = 100;
 const MAX_BATCH_ROUNDS = 8;
 
-const STATE_FIELDS = ['PK', 'SK', 'tenant'] as const;
+/** The state item of a subject as stored (shared/store/state-codec.ts): its keys and its encoded state. */
+export function stateItem(tenant: string, subjectKey: string, state: SubjectState): Record<string, unknown> {
+  return { PK: keys.subject(tenant, subjectKey), SK: keys.state, ...encodeState(state) };
+}
 
-function toState(item: Record<string, unknown> | undefined): SubjectState | undefined {
+/** The state of a state item read from the table, whichever layout it was written in. */
+export function toState(tenant: string, item: Record<string, unknown> | undefined): SubjectState | undefined {
   if (!item) return undefined;
-  const state = { ...item };
-  for (const f of STATE_FIELDS) delete state[f];
-  return state as unknown as SubjectState;
+  return decodeState(item, String(item.PK).slice(keys.subject(tenant, '').length));
+}
+
+/**
+ * The write of a subject's new state: put on condition that the stored version is still the one the change
+ * was made from (`state.version - 1`; none stored for version 0). The version is `n` in the compact layout
+ * and `version` in the layout of earlier releases (an item in it is re-encoded by this write).
+ */
+export function statePut(tenant: string, subjectKey: string, state: SubjectState) {
+  const expected = state.version - 1;
+  return {
+    Item: stateItem(tenant, subjectKey, state),
+    ...(expected === 0
+      ? { ConditionExpression: 'attribute_not_exists(PK)' }
+      : {
+          ConditionExpression: '#n = :expected OR #version = :expected',
+          ExpressionAttributeNames: { '#n': 'n', '#version': 'version' },
+          ExpressionAttributeValues: { ':expected': expected },
+        }),
+  };
 }
 
 /** Reads a subject's state item. Strongly consistent: a withdrawal counts for the very next check. */
@@ -40,7 +62,7 @@ export async function getState(db: Db, tenant: string, subjectKey: string): Prom
         ConsistentRead: true,
       }),
     );
-    return toState(out.Item);
+    return toState(tenant, out.Item);
   } catch (error) {
     throw storeFailure(error, 'getState');
   }
@@ -66,7 +88,7 @@ export async function getStates(db: Db, tenant: string, subjectKeys: string[]): 
             new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }),
           );
           for (const item of out.Responses?.[db.table] ?? []) {
-            const state = toState(item);
+            const state = toState(tenant, item);
             if (state) found.set(state.subjectKey, state);
           }
           pending = (out.UnprocessedKeys?.[db.table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
@@ -85,8 +107,9 @@ export async function getStates(db: Db, tenant: string, subjectKeys: string[]): 
  */
 export async function allSubjects(db: Db, tenant: string, segments = 4): Promise<Set<string>> {
   const seen = new Set<string>();
-  await scanSubjects(db, tenant, { events: false, projection: 'subjectKey' }, segments, (items) => {
-    for (const item of items) seen.add(item.subjectKey as string);
+  const prefix = keys.subject(tenant, '');
+  await scanSubjects(db, tenant, { events: false, projection: 'PK' }, segments, (items) => {
+    for (const item of items) seen.add(String(item.PK).slice(prefix.length));
   });
   return seen;
 }
@@ -200,8 +223,7 @@ export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems'
 
 /**
  * The one transaction that writes a change to a subject: the new event (it must not exist) and the new
- * state (the stored version must still be the one the change was made from, `state.version - 1`; none
- * stored for version 0), then any `extra` items.
+ * state ({@link statePut}), then any `extra` items.
  */
 export function changeTransaction(
   db: Db,
@@ -211,7 +233,6 @@ export function changeTransaction(
   state: SubjectState,
   extra: TransactItem[] = [],
 ): TransactWriteCommand {
-  const expected = state.version - 1;
   return new TransactWriteCommand({
     TransactItems: [
       {
@@ -221,15 +242,7 @@ export function changeTransaction(
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
-      {
-        Put: {
-          TableName: db.table,
-          Item: { PK: keys.subject(tenant, subjectKey), SK: keys.state, tenant, ...state },
-          ...(expected === 0
-            ? { ConditionExpression: 'attribute_not_exists(PK)' }
-            : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expected } }),
-        },
-      },
+      { Put: { TableName: db.table, ...statePut(tenant, subjectKey, state) } },
       ...extra,
     ],
   });

@@ -5,7 +5,7 @@ import type { LedgerEvent } from '#domain/ledger.ts';
 import { emptyState, type SubjectState } from '#domain/subject-state.ts';
 import { mapLimit } from '#shared/concurrency.ts';
 import type { Db } from '#store/db.ts';
-import { chainEvent, eventItem } from '#store/subjects.ts';
+import { chainEvent, eventItem, stateItem } from '#store/subjects.ts';
 import { keys } from '#store/table.ts';
 import { testActor } from './factories.ts';
 
@@ -84,7 +84,7 @@ export async function seedLedger(
       items.push(eventItem(tenant, subjectKey, event));
       timeline.push({ ...event, subjectKey });
     });
-    items.push({ PK: keys.subject(tenant, subjectKey), SK: keys.state, tenant, ...state });
+    items.push(stateItem(tenant, subjectKey, state));
     subjects.set(subjectKey, chain);
   }
   await batchPut(db, items);

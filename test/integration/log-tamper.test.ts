@@ -18,7 +18,7 @@ import { sealTenant } from '#shared/services/sealer.ts';
 import { type Db, getDb, queryAll } from '#store/db.ts';
 import { eraseSubject, purgeProof } from '#store/erasure.ts';
 import { getHead, leafOf } from '#store/log.ts';
-import { appendChange, chainEvent, eventItem, getState, listEvents } from '#store/subjects.ts';
+import { appendChange, chainEvent, eventItem, getState, listEvents, stateItem } from '#store/subjects.ts';
 import { keys } from '#store/table.ts';
 import { randomSubjectKey } from '../helpers/audit-seed.ts';
 import { tenantId, testActor } from '../helpers/factories.ts';
@@ -128,7 +128,7 @@ const putState = (tenant: string, state: SubjectState) =>
   db.client.send(
     new PutCommand({
       TableName: db.table,
-      Item: { PK: keys.subject(tenant, state.subjectKey), SK: keys.state, tenant, ...state },
+      Item: stateItem(tenant, state.subjectKey, state),
     }),
   );
 

@@ -60,25 +60,24 @@ describe('cooldowns across a link', () => {
     const phone = signal(emptyState('p-subject-key', 'phone'), 'channel_blocked');
     let email = { ...emailGranted(), person: { key: 'per_1' } };
     const windows = cooldownsFrom(phone, policy, NOW);
-    const change = cooldownChange(email, phone, windows, NOW);
-    expect(change?.event.type).toBe('cooldown.updated');
-    expect(change?.event.details).toEqual({ fromSubjectKey: 'p-subject-key' });
+    const change = cooldownChange(email, windows, NOW);
+    expect(change?.event).toMatchObject({ type: 'cooldown.updated', data: { windows: [{ channel: 'whatsapp' }] } });
     email = change?.state as typeof email;
     // Same windows again: nothing to record.
-    expect(cooldownChange(email, phone, windows, NOW)).toBeNull();
+    expect(cooldownChange(email, windows, NOW)).toBeNull();
     const req = { channel: 'email' as const, purpose: 'marketing', at: at(1) };
     const paused = decide(email, req, policy);
     expect(paused.decision).toBe('block');
     expect(paused.reasons).toEqual([
       expect.objectContaining({ code: 'cross_channel_cooldown', channel: 'whatsapp', linked: true }),
     ]);
-    const until = Date.parse(Object.values(windows)[0].until as string) + policy.crossChannelCooldownDays * DAY_MS;
+    const until = Date.parse(windows.whatsapp?.until as string) + policy.crossChannelCooldownDays * DAY_MS;
     expect(decide(email, { ...req, at: new Date(until - 60_000).toISOString() }, policy).decision).toBe('block');
     expect(decide(email, { ...req, at: new Date(until + 60_000).toISOString() }, policy).decision).toBe('allow');
     // crossChannelCooldownDays 0 switches it off.
     expect(decide(email, req, { ...policy, crossChannelCooldownDays: 0 }).decision).toBe('allow');
     // Evidence against: the windows empty and the pause lifts at once.
-    const cleared = cooldownChange(email, signal(phone, 'message_read', at(1)), {}, at(1));
+    const cleared = cooldownChange(email, cooldownsFrom(signal(phone, 'message_read', at(1)), policy, at(1)), at(1));
     expect(decide(cleared?.state, req, policy).decision).toBe('allow');
   });
 });
