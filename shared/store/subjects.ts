@@ -196,7 +196,8 @@ export interface Appended<T extends Change | null> {
   state: SubjectState;
 }
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+/** One item of a TransactWriteItems (document form). */
+export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /**
  * The one transaction that writes a change to a subject: the new event (it must not exist) and the new
@@ -264,7 +265,7 @@ const ONCE_SK = 'ONCE';
  * A replay marker (put only if absent, kept `ttlDays`) and, in the subject's partition, a reference to it
  * so that an erasure finds and deletes the subject's markers.
  */
-function onceItems(db: Db, tenant: string, subjectKey: string, once: string, ttlDays: number): TransactItem[] {
+export function onceItems(db: Db, tenant: string, subjectKey: string, once: string, ttlDays: number): TransactItem[] {
   const marker = markerKey(tenant, once);
   const expiresAtEpoch = toSec(Date.now() + ttlDays * DAY_MS);
   return [
@@ -285,6 +286,9 @@ function onceItems(db: Db, tenant: string, subjectKey: string, once: string, ttl
 }
 
 const markerKey = (tenant: string, once: string) => ({ PK: `${keys.tenant(tenant)}#${ONCE_SK}#${once}`, SK: ONCE_SK });
+
+/** The key of a replay marker (tenant-wide: a once id is applied once whatever the subject). */
+export { markerKey };
 
 async function markerExists(db: Db, tenant: string, once: string): Promise<boolean> {
   try {
