@@ -42,7 +42,8 @@ interface Resolved {
 /**
  * Applies a verified delivery's events for `tenant`: each one is one ledger append with its replay marker in
  * the same transaction (a redelivery records nothing new), through the same consent rules as every other
- * path. Each subject's events go in the order they happened; subjects go in parallel (bounded). An
+ * path. Written in waves of group commits ({@link applyInWaves}: 25 subjects to a transaction): each
+ * subject's events in the order they happened, the first of every subject in wave 1, the second in 2… An
  * identifier the service cannot use is counted as invalid. The raw identifiers end here: only subjectKeys
  * and keyed replay markers are written, and nothing naming a person is logged. A store failure propagates
  * (503: the provider retries, and what was applied is then recognised as a replay).
