@@ -1,8 +1,7 @@
 // Provider connectors, inbound: a verified delivery's events mapped onto the ledger through the consent rules.
-import { DomainError } from '#domain/errors.ts';
 import type { Actor } from '#domain/ledger.ts';
+import type { NextEvent, SubjectState } from '#domain/subject-state.ts';
 import { ProblemError } from '#http/errors.ts';
-import { mapLimit } from '#shared/concurrency.ts';
 import {
   applyProviderEvent,
   type ParsedDelivery,
@@ -17,13 +16,10 @@ import { isInFuture } from '#shared/time.ts';
 import type { Db } from '#store/db.ts';
 import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
-import { AlreadyAppliedError, appendChange } from '#store/subjects.ts';
+import { applyInWaves, type SubjectChanges } from './webhook-batches.ts';
 
 /** Replay markers outlive every provider's redelivery window (SendGrid 72 h, SNS and Twilio less) with margin. */
 const REPLAY_TTL_DAYS = 30;
-
-/** Subjects written at once: each subject's events stay in order, different subjects go in parallel. */
-export const SUBJECT_CONCURRENCY = 16;
 
 /** What a delivery did: events recorded, replays recognised, events that changed nothing, unusable items. */
 export interface IngestReport {
@@ -43,12 +39,11 @@ interface Resolved {
   kind: 'phone' | 'email' | 'externalId' | 'waUserId';
 }
 
-type Outcome = 'recorded' | 'replayed' | 'unchanged';
-
 /**
  * Applies a verified delivery's events for `tenant`: each one is one ledger append with its replay marker in
  * the same transaction (a redelivery records nothing new), through the same consent rules as every other
- * path. Each subject's events go in the order they happened; subjects go in parallel (bounded). An
+ * path. Written in waves of group commits ({@link applyInWaves}: 25 subjects to a transaction): each
+ * subject's events in the order they happened, the first of every subject in wave 1, the second in 2… An
  * identifier the service cannot use is counted as invalid. The raw identifiers end here: only subjectKeys
  * and keyed replay markers are written, and nothing naming a person is logged. A store failure propagates
  * (503: the provider retries, and what was applied is then recognised as a replay).
@@ -86,36 +81,38 @@ export async function ingestDelivery(
   const regrants = delivery.events.some((e) => e.action.kind === 'regrant');
   const notice = regrants ? await noticeOfGrant(db, tenant, policy.noticeVersion) : {};
   const actor: Actor = { type: 'webhook', provider };
-  const applyOne = async ({ event, subjectKey, kind }: Resolved): Promise<Outcome> => {
-    const now = new Date().toISOString();
-    // No time, or a time in the future: the arrival time (a future date could otherwise pre-empt later stops).
-    const at = event.observedAt && !isInFuture(event.observedAt, now) ? event.observedAt : now;
-    const once = await tenantDigest(tenant, 'replay', event.replayId);
-    try {
-      const { event: written } = await appendChange(
-        db,
-        tenant,
-        subjectKey,
-        (current, next) => applyProviderEvent(current, event, at, policy, next, now, notice),
-        { kind, actor, once, onceTtlDays: REPLAY_TTL_DAYS },
-      );
-      return written ? 'recorded' : 'unchanged';
-    } catch (error) {
-      if (error instanceof AlreadyAppliedError) return 'replayed';
-      if (error instanceof DomainError) {
+  const groups = [...bySubject.values()];
+  const prepared: SubjectChanges[] = await Promise.all(
+    groups.map(async (events) => ({
+      tenant,
+      subjectKey: events[0].subjectKey,
+      changes: await Promise.all(
+        events.map(async ({ event, kind }) => {
+          const now = new Date().toISOString();
+          // No time, or a time in the future: the arrival time (a future date could otherwise pre-empt later stops).
+          const at = event.observedAt && !isInFuture(event.observedAt, now) ? event.observedAt : now;
+          const once = await tenantDigest(tenant, 'replay', event.replayId);
+          return {
+            apply: (current: SubjectState, next: NextEvent) =>
+              applyProviderEvent(current, event, at, policy, next, now, notice),
+            options: { kind, actor, once, onceTtlDays: REPLAY_TTL_DAYS },
+          };
+        }),
+      ),
+    })),
+  );
+  const results = await applyInWaves(db, prepared);
+  results.forEach((settled, g) => {
+    settled.forEach((result, k) => {
+      const { name } = groups[g][k].event;
+      if (result.outcome === 'refused') {
         // Refused by the consent rules (an opt-in during a pending erasure, a signal about an erased subject).
-        logger.info('connector event refused by the consent rules', { code: error.code, event: event.name });
-        return 'unchanged';
+        logger.info('connector event refused by the consent rules', { code: result.error.code, event: name });
       }
-      throw error;
-    }
-  };
-  await mapLimit([...bySubject.values()], SUBJECT_CONCURRENCY, async (events) => {
-    for (const resolved of events) {
-      const outcome = await applyOne(resolved);
+      const outcome = result.outcome === 'refused' ? 'unchanged' : result.outcome;
       report[outcome]++;
-      countWebhookEvent(resolved.event.name, outcome);
-    }
+      countWebhookEvent(name, outcome);
+    });
   });
   logger.info('connector delivery processed', { provider, ...report });
   return report;

@@ -219,6 +219,7 @@ export interface Appended<T extends Change | null> {
   state: SubjectState;
 }
 
+/** One item of a TransactWriteItems (document form). */
 export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /**
@@ -298,6 +299,9 @@ export function onceItems(db: Db, tenant: string, subjectKey: string, once: stri
 }
 
 const markerKey = (tenant: string, once: string) => ({ PK: `${keys.tenant(tenant)}#${ONCE_SK}#${once}`, SK: ONCE_SK });
+
+/** The key of a replay marker (tenant-wide: a once id is applied once whatever the subject). */
+export { markerKey };
 
 export async function markerExists(db: Db, tenant: string, once: string): Promise<boolean> {
   try {
