@@ -95,6 +95,8 @@ export async function ingestDelivery(
           return {
             apply: (current: SubjectState, next: NextEvent) =>
               applyProviderEvent(current, event, at, policy, next, now, notice),
+            // A block reported by the channel (Twilio 63014) pauses the person's linked identifiers too.
+            crossing: { policy, now },
             options: { kind, actor, once, onceTtlDays: REPLAY_TTL_DAYS },
           };
         }),

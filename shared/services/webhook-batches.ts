@@ -1,6 +1,9 @@
 // A webhook delivery's many events applied to the ledger in waves of group commits (issue 15).
+import { DomainError } from '#domain/errors.ts';
 import type { Actor } from '#domain/ledger.ts';
+import type { Policy } from '#domain/policy.ts';
 import type { NextEvent, SubjectState } from '#domain/subject-state.ts';
+import { mapLimit } from '#shared/concurrency.ts';
 import type { ResolvedSubject } from '#shared/identity/resolve.ts';
 import { logger } from '#shared/log.ts';
 import { countWebhookEvent } from '#shared/metrics.ts';
@@ -11,12 +14,39 @@ import { appendChanges, type BatchChange, type BatchResult } from '#store/batch-
 import type { Db } from '#store/db.ts';
 import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
+import { AlreadyAppliedError } from '#store/subjects.ts';
+import { appendAcrossLinks } from './links.ts';
+
+/** One change of a delivery; `crossing`: it may cross links (a linked subject's goes through them). */
+export type DeliveryChange = Omit<BatchChange, 'subjectKey'> & { crossing?: { policy: Policy; now: string } };
 
 /** One subject's changes from a delivery, in the order they must be applied. */
 export interface SubjectChanges {
   tenant: string;
   subjectKey: string;
-  changes: Omit<BatchChange, 'subjectKey'>[];
+  changes: DeliveryChange[];
+}
+
+/** A change of a linked subject met in a group commit: it is made through the links instead. */
+class LinkedSubject extends DomainError {
+  constructor() {
+    super('linked_subject', 'the subject is linked: its change is written with its linked subjects');
+  }
+}
+
+const isLinked = (r: BatchResult | undefined) => r?.outcome === 'refused' && r.error instanceof LinkedSubject;
+
+/** One change made on its own through the links ({@link appendAcrossLinks}), as a batch result. */
+async function settleLinked(db: Db, tenant: string, subjectKey: string, change: DeliveryChange): Promise<BatchResult> {
+  const crossing = change.crossing as { policy: Policy; now: string };
+  try {
+    const appended = await appendAcrossLinks(db, tenant, subjectKey, change.apply, { ...change.options, ...crossing });
+    return { outcome: appended.event ? 'recorded' : 'unchanged', appended };
+  } catch (error) {
+    if (error instanceof AlreadyAppliedError) return { outcome: 'replayed' };
+    if (error instanceof DomainError) return { outcome: 'refused', error };
+    throw error;
+  }
 }
 
 /**
@@ -30,6 +60,17 @@ export interface SubjectChanges {
  */
 export async function applyInWaves(db: Db, groups: readonly SubjectChanges[]): Promise<BatchResult[][]> {
   const results = groups.map((g) => new Array<BatchResult>(g.changes.length));
+  // A linked subject's change that may cross links is refused by the group commit and made below.
+  const guarded = (c: DeliveryChange): DeliveryChange =>
+    c.crossing
+      ? {
+          ...c,
+          apply: (current, next) => {
+            if (current.person) throw new LinkedSubject();
+            return c.apply(current, next);
+          },
+        }
+      : c;
   const waves = Math.max(0, ...groups.map((g) => g.changes.length));
   for (let wave = 0; wave < waves; wave++) {
     const byTenant = new Map<string, number[]>();
@@ -41,15 +82,26 @@ export async function applyInWaves(db: Db, groups: readonly SubjectChanges[]): P
       const settled = await appendChanges(
         db,
         tenant,
-        members.map((i) => ({ subjectKey: groups[i].subjectKey, ...groups[i].changes[wave] })),
+        members.map((i) => ({ subjectKey: groups[i].subjectKey, ...guarded(groups[i].changes[wave]) })),
       );
       settled.forEach((result, k) => {
         results[members[k]][wave] = result;
       });
     }
   }
+  // Linked subjects (a handful in a delivery): each one's changes in order, through the links.
+  const linked = groups.flatMap((g, i) => (results[i].some(isLinked) ? [i] : []));
+  await mapLimit(linked, LINKED_CONCURRENCY, async (i) => {
+    const { tenant, subjectKey, changes } = groups[i];
+    for (let k = 0; k < changes.length; k++) {
+      if (isLinked(results[i][k])) results[i][k] = await settleLinked(db, tenant, subjectKey, changes[k]);
+    }
+  });
   return results;
 }
+
+/** Linked subjects of one delivery written at the same time. */
+const LINKED_CONCURRENCY = 8;
 
 /** Replay markers outlive Meta's redelivery window (up to 7 days) with margin. */
 const WHATSAPP_REPLAY_TTL_DAYS = 30;
@@ -101,6 +153,7 @@ export async function applyNotificationGroups(
           const once = await tenantDigest(n.tenant, 'replay', n.replayId);
           return {
             apply: (current: SubjectState, next: NextEvent) => applyNotification(current, n, policy, next, now, notice),
+            crossing: { policy, now },
             options: {
               kind: resolved.identifier.kind,
               actor: WHATSAPP,

@@ -23,6 +23,7 @@ import { noticeOfGrant } from '#store/notices.ts';
 import { getPolicy } from '#store/policy.ts';
 import { AlreadyAppliedError } from '#store/subjects.ts';
 import { appendAcrossLinks, changeNumber, linkedPhoneOf, pairWhatsApp } from './links.ts';
+import { applyNotificationGroups } from './webhook-batches.ts';
 
 /** The metric name of a notification: what it was, never who (e.g. `signal.message_undelivered.131026`). */
 function eventName(n: Notification): string {
@@ -158,11 +159,11 @@ async function linkedTarget(
 }
 
 /**
- * Applies a delivery's notifications: different subjects in parallel (at most
- * {@link WEBHOOK_SUBJECT_CONCURRENCY} at a time), each subject's in the order they came, one after the
- * other — a STOP then a START of the same person stay in that order, and no two appends of one subject
- * contend. An identifier the service cannot use (not a valid phone number) is skipped; a store failure
- * propagates (503, and Meta retries the whole delivery: what was already applied is then a replay).
+ * Applies a delivery's notifications: different subjects together (group commits of 25 subjects, see
+ * `applyInWaves`; linked subjects and number changes on their own), each subject's in the order they came —
+ * a STOP then a START of the same person stay in that order, and no two appends of one subject contend. An
+ * identifier the service cannot use (not a valid phone number) is skipped; a store failure propagates (503,
+ * and Meta retries the whole delivery: what was already applied is then a replay).
  */
 async function processNotifications(db: Db, notifications: Notification[]): Promise<ProcessReport> {
   const report: ProcessReport = { recorded: 0, replayed: 0, unchanged: 0, invalid: 0 };
@@ -194,7 +195,17 @@ async function processNotifications(db: Db, notifications: Notification[]): Prom
     group.items.push({ n, now });
     bySubject.set(key, group);
   }
-  await mapLimit([...bySubject.values()], WEBHOOK_SUBJECT_CONCURRENCY, async ({ resolved, items }) => {
+  // Group commit (25 subjects to a transaction, in waves: each subject's in order); a subject whose
+  // notifications include a number change is written on its own (that change spans two subjects).
+  const groups = [...bySubject.values()];
+  const changesNumber = (g: (typeof groups)[number]) => g.items.some(({ n }) => n.action.kind === 'number_changed');
+  await applyNotificationGroups(
+    db,
+    groups.filter((g) => !changesNumber(g)),
+    report,
+    eventName,
+  );
+  await mapLimit(groups.filter(changesNumber), WEBHOOK_SUBJECT_CONCURRENCY, async ({ resolved, items }) => {
     for (const { n, now } of items) await applyOne(db, n, resolved, now, report);
   });
   logger.info('whatsapp webhook processed', { ...report });

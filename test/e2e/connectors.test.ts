@@ -253,6 +253,27 @@ describeLocal('Twilio connector', () => {
     expect(gate.body.reasons.map((r: { code: string }) => r.code)).toContain('likely_blocked');
   });
 
+  it("63014 on a linked phone pauses the person's e-mail too (through the links, out of the group commit)", async () => {
+    const person = { phone: phone() };
+    const mail = { email: email() };
+    await grant(person, 'whatsapp');
+    await grant(mail, 'email');
+    expect((await api.post('/v1/subjects/link', { subjects: [person, mail] })).status).toBe(200);
+    const params = {
+      ...fixture('twilio-whatsapp-status-63014.json'),
+      To: `whatsapp:${person.phone}`,
+      MessageSid: twilioSid('SM'),
+    };
+    expect((await send(params)).status).toBe(200);
+    const paused = (await api.gateCheck(mail, 'email')).body;
+    expect(paused.reasons).toEqual([expect.objectContaining({ code: 'cross_channel_cooldown', linked: true })]);
+    // A redelivery of the same status records nothing, on either identifier.
+    expect((await send(params)).status).toBe(200);
+    const signals = (await eventsOf(person)).filter((e: { type: string }) => e.type === 'signal.recorded');
+    expect(signals).toHaveLength(1);
+    expect((await eventsOf(mail)).filter((e: { type: string }) => e.type === 'cooldown.updated')).toHaveLength(1);
+  });
+
   it('a mapped messaging service withdraws only its purpose', async () => {
     const service = twilioSid('MG');
     const token = twilioAuthToken();
