@@ -63,8 +63,8 @@ const SCAN_HORIZON_DAYS = 365;
 /**
  * The window in which the block on one channel is `likely`, from the summary as it stands at `now`, if no
  * further signal arrives: from the start of the likely stretch within the policy's cooldown tail before `now`
- * (hourly; or the first likely moment after `now`) to the last likely moment within a year (every 3 hours for two weeks, then daily;
- * still likely a year on: `until` null). The posterior moves with time alone (an undelivered message's wait
+ * (hourly; or the first likely moment after `now`) to the last likely moment within a year (every 3 hours for
+ * two weeks, then daily; still likely a year on: `until` null). The posterior moves with time alone (an undelivered message's wait
  * grows, clues decay), which is why a window and not a level is carried over; a new signal recomputes it.
  */
 export function likelyWindow(
@@ -81,14 +81,15 @@ export function likelyWindow(
     blockLikelihood(summary, policy, new Date(sec * 1000).toISOString()).level === 'likely';
   let first: number | undefined;
   let last: number | undefined;
-  let t = nowSec;
   const end = nowSec + SCAN_HORIZON_DAYS * DAY_SECONDS;
-  while (t <= end) {
-    if (likely(t)) {
-      first ??= t;
-      last = t;
+  // Most summaries cannot reach `likely` within the horizon at all: no scan then.
+  if (canBeLikelyUntil(summary, policy, new Date(end * 1000).toISOString())) {
+    for (let t = nowSec; t <= end; t += t < nowSec + SCAN_FINE_DAYS * DAY_SECONDS ? SCAN_FINE_STEP : DAY_SECONDS) {
+      if (likely(t)) {
+        first ??= t;
+        last = t;
+      }
     }
-    t += t < nowSec + SCAN_FINE_DAYS * DAY_SECONDS ? 3600 : DAY_SECONDS;
   }
   if (first === undefined && past === undefined) return undefined;
   // The window starts where the likely stretch that reaches `past` began (within the tail).
@@ -119,7 +120,8 @@ export function mergeCooldowns(all: readonly Cooldowns[]): Cooldowns {
   for (const windows of all) {
     for (const [channel, w] of Object.entries(windows) as [Channel, LinkedCooldown][]) {
       const seen = out[channel];
-      out[channel] = seen ? { from: seen.from < w.from ? seen.from : w.from, until: later(seen.until, w.until) } : w;
+      const from = seen && seen.from < w.from ? seen.from : w.from;
+      out[channel] = seen ? { from, until: later(seen.until, w.until) } : w;
     }
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));

@@ -90,7 +90,7 @@ export async function applyInWaves(db: Db, groups: readonly SubjectChanges[]): P
     }
   }
   // Linked subjects (a handful in a delivery): each one's changes in order, through the links.
-  const linked = groups.flatMap((g, i) => (results[i].some(isLinked) ? [i] : []));
+  const linked = groups.flatMap((_, i) => (results[i].some(isLinked) ? [i] : []));
   await mapLimit(linked, LINKED_CONCURRENCY, async (i) => {
     const { tenant, subjectKey, changes } = groups[i];
     for (let k = 0; k < changes.length; k++) {
