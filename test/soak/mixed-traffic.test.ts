@@ -60,18 +60,30 @@ describe('soak', () => {
       const pick = () => phones[Math.random() < 0.3 ? randomInt(0, 10) : randomInt(0, SUBJECTS)];
       const channel = () => (Math.random() < 0.8 ? 'whatsapp' : 'sms');
 
+      // DynamoDB Local throttles when the whole suite runs beside the soak: a read then fails closed (503
+      // store_unavailable with Retry-After, what a client retries), which is right; counted, and bounded below.
+      let readsFailedClosed = 0;
+      let reads = 0;
+      const failedClosed = (res: { status: number; body?: { code?: string }; headers: Headers }) => {
+        const closed = res.status === 503 && res.body?.code === 'store_unavailable' && !!res.headers.get('retry-after');
+        if (closed) readsFailedClosed++;
+        return closed;
+      };
+
       const once = async () => {
         const roll = Math.random();
         const subject = { phone: pick() };
         if (roll < 0.45) {
+          reads++;
           const res = await api.gateCheck(subject, channel());
           count(`gate ${res.status}`);
-          if (res.status !== 200) unexpected.push(`gate ${res.status} ${res.body?.code}`);
+          if (res.status !== 200 && !failedClosed(res)) unexpected.push(`gate ${res.status} ${res.body?.code}`);
         } else if (roll < 0.5) {
+          reads++;
           const items = Array.from({ length: 50 }, () => ({ subject: { phone: pick() } }));
           const res = await api.post('/v1/gate/check-batch', { channel: 'whatsapp', items });
           count(`batch ${res.status}`);
-          if (res.status !== 200) unexpected.push(`batch ${res.status} ${res.body?.code}`);
+          if (res.status !== 200 && !failedClosed(res)) unexpected.push(`batch ${res.status} ${res.body?.code}`);
         } else if (roll < 0.72) {
           const res = await api.post('/v1/consents', {
             subject,
@@ -156,6 +168,10 @@ describe('soak', () => {
       }
       expect(new Set([...acked.values()].map((a) => a.subjectKey)).size).toBeGreaterThan(0);
       expect(unexpected).toEqual([]);
+      // Failing closed under overload is allowed, as the exception: a store that failed reads broadly fails here.
+      expect(readsFailedClosed, `${readsFailedClosed} of ${reads} reads failed closed`).toBeLessThanOrEqual(
+        Math.ceil(reads * 0.02),
+      );
 
       const summary = {
         seconds: Math.round(elapsed),
