@@ -82,9 +82,16 @@ export function likelyWindow(
   let first: number | undefined;
   let last: number | undefined;
   const end = nowSec + SCAN_HORIZON_DAYS * DAY_SECONDS;
+  const fineUntil = nowSec + SCAN_FINE_DAYS * DAY_SECONDS;
+  // The grid is aligned on the clock (whole 3-hour steps, then whole days), not on `now`: the same signals
+  // give the same window whenever it is computed, so a window is rewritten only when the signals moved it.
+  const nextStep = (t: number) => {
+    const step = t < fineUntil ? SCAN_FINE_STEP : DAY_SECONDS;
+    return t - (t % step) + step;
+  };
   // Most summaries cannot reach `likely` within the horizon at all: no scan then.
   if (canBeLikelyUntil(summary, policy, new Date(end * 1000).toISOString())) {
-    for (let t = nowSec; t <= end; t += t < nowSec + SCAN_FINE_DAYS * DAY_SECONDS ? SCAN_FINE_STEP : DAY_SECONDS) {
+    for (let t = nowSec; t <= end; t = nextStep(t)) {
       if (likely(t)) {
         first ??= t;
         last = t;
@@ -92,10 +99,19 @@ export function likelyWindow(
     }
   }
   if (first === undefined && past === undefined) return undefined;
-  // The window starts where the likely stretch that reaches `past` began (within the tail).
+  // The window starts where the likely stretch reaching `past` began, within the tail: at a clue's arrival
+  // (when the evidence came) or an hour on the clock.
   let start = past === undefined ? (first as number) : toSec(past);
-  const earliest = nowSec - policy.crossChannelCooldownDays * DAY_SECONDS;
-  while (past !== undefined && start - 3600 >= earliest && likely(start - 3600)) start -= 3600;
+  if (past !== undefined) {
+    const earliest = nowSec - policy.crossChannelCooldownDays * DAY_SECONDS;
+    const arrivals = Object.values(summary.clues).flatMap((entries) => (entries ?? []).map((e) => e[0]));
+    const instants = new Set([...arrivals, ...summary.pending.map((p) => p[0] + policy.undeliveredAfterHours * 3600)]);
+    for (let t = start - (start % 3600); t >= earliest; t -= 3600) instants.add(t);
+    for (const t of [...instants].filter((t) => t < start && t >= earliest).sort((a, b) => b - a)) {
+      if (!likely(t)) break;
+      start = t;
+    }
+  }
   const from = new Date(start * 1000).toISOString();
   if (last !== undefined && likely(end)) return { from, until: null };
   return { from, until: last !== undefined ? new Date(last * 1000).toISOString() : (past as string) };

@@ -46,6 +46,13 @@ describe('likelyWindow', () => {
     );
   });
 
+  it('is the same whenever it is computed from the same signals (no rewrite on every write)', () => {
+    const blocked = signal(emptyState('p-subject-key', 'phone'), 'channel_blocked', at(-1 / 24));
+    const windows = [0, 1 / 86_400, 1 / 24, 0.5, 2].map((d) => likelyWindow(blocked, 'whatsapp', policy, at(d)));
+    for (const w of windows) expect(w).toEqual(windows[0]);
+    expect(windows[0]?.from).toBe(at(-1 / 24));
+  });
+
   it('looks back over the cooldown tail and is emptied by evidence against the block', () => {
     const blocked = signal(emptyState('p-subject-key', 'phone'), 'channel_blocked', at(-3));
     expect(likelyWindow(blocked, 'whatsapp', policy, NOW)?.from).toBe(at(-3));
