@@ -87,10 +87,17 @@ export async function measureChangeEvents(endpoint: string, samples: number, bur
   const checkpoint = memoryCheckpoint();
   let events = await startLocalChangeEvents(db, { endpoint, checkpoint, deliver: deliverOptionsFromEnv() });
   const auth = { tenant: TENANT, scopes: 'admin', keyId: 'key_bench' };
+  // As a client does: a 503 (DynamoDB Local throttling the burst) is retried after its Retry-After, a few times.
   const call = async (route: 'POST /v1/consents' | 'POST /v1/consents/withdraw', body: object) => {
-    const res = await consents(apiEvent(route, body, auth), lambdaContext('consents'));
-    if (res.statusCode >= 300) throw new Error(`${route} answered ${res.statusCode}: ${res.body}`);
-    return JSON.parse(res.body as string) as { subjectKey: string };
+    for (let attempt = 1; ; attempt++) {
+      const res = await consents(apiEvent(route, body, auth), lambdaContext('consents'));
+      if (res.statusCode === 503 && attempt < 5) {
+        await new Promise((r) => setTimeout(r, Number(res.headers?.['retry-after'] ?? 1) * 1000));
+        continue;
+      }
+      if (res.statusCode >= 300) throw new Error(`${route} answered ${res.statusCode}: ${res.body}`);
+      return JSON.parse(res.body as string) as { subjectKey: string };
+    }
   };
   const grant = (n: number) =>
     call('POST /v1/consents', {
