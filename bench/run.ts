@@ -310,6 +310,11 @@ async function main() {
   // The other choice for the gate, for comparison: the AWS SDK bundled in (tree-shaken, one file).
   const [gateSdkBundled] = await measureBundles(ROOT, { sdk: 'bundled', only: ['gate'] });
 
+  // --- Change events: withdrawal → signed delivery at a local receiver (its own table and stream). Before the
+  // export's 100,000 events: with them in memory, DynamoDB Local timed out under the burst of grants. ---
+  log(`events: ${N.eventSamples} withdrawals one at a time, then a burst of ${N.eventBurst}…`);
+  const eventFigures = await measureChangeEvents(dynamo.endpoint, N.eventSamples, N.eventBurst);
+
   // --- Audit export of 100k events, in its own process (the CLI, as a DPO runs it). ---
   let exportFigures = { export_100k_s: null as number | null, export_100k_peak_rss_mb: null as number | null };
   let exportNote = 'the audit export (cli/commands/export.ts) does not exist yet';
@@ -319,9 +324,6 @@ async function main() {
     exportNote = `npm run cli -- export --format ndjson --out FILE of ${N.exportEvents} events (1000 subjects, 10 days), peak RSS of the whole CLI process (tsx included)`;
   }
 
-  // --- Change events: withdrawal → signed delivery at a local receiver (its own table and stream). ---
-  log(`events: ${N.eventSamples} withdrawals one at a time, then a burst of ${N.eventBurst}…`);
-  const eventFigures = await measureChangeEvents(dynamo.endpoint, N.eventSamples, N.eventBurst);
 
   const gateP50 = median(gateMs);
   const rawP50 = median(rawMs);
