@@ -69,6 +69,8 @@ const SOURCE_CODES = [
   'letter',
   'provider_unsubscribe',
   'spam_complaint',
+  // WhatsApp's user_changed_number: the old number closed, the consents moved (docs/api.md).
+  'number_changed',
 ];
 const CLUE_CODES = [
   'message_undelivered',
