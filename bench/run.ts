@@ -324,7 +324,6 @@ async function main() {
     exportNote = `npm run cli -- export --format ndjson --out FILE of ${N.exportEvents} events (1000 subjects, 10 days), peak RSS of the whole CLI process (tsx included)`;
   }
 
-
   const gateP50 = median(gateMs);
   const rawP50 = median(rawMs);
   const batchMs = median(batchRuns);
