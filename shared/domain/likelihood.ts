@@ -203,9 +203,11 @@ export function applySignal(
     }
     pending = pending.filter((p) => p[0] + timeout > nowSec);
   };
+  // A message settled (delivered, read, failed, or its undelivered report cleared by evidence) is remembered,
+  // and its undelivered clues — reported or inferred — go, whichever order the reports come in.
   const resolve = (r: string) => {
     pending = pending.filter((p) => p[1] !== r);
-    clues = clues.filter((c) => !(c[3] === 1 && c[2] === r));
+    clues = clues.filter((c) => !(c[0] === 'message_undelivered' && c[2] === r));
     resolved = [r, ...resolved.filter((x) => x !== r)].slice(0, RESOLVED_MAX);
   };
   materialise();
@@ -227,7 +229,10 @@ export function applySignal(
     // The same reported clue about the same message counts once (order-independent): at its latest report,
     // but an undelivered message at its earliest — its wait, and so its evidence, runs from then.
     const same = ref ? clues.find((c) => c[0] === type && c[2] === ref && c[3] !== 1) : undefined;
-    if (same) same[1] = type === 'message_undelivered' ? Math.min(same[1], at) : Math.max(same[1], at);
+    const settled = type === 'message_undelivered' && ref !== undefined && resolved.includes(ref);
+    if (settled) {
+      // A message already settled: a late undelivered report about it is no new evidence.
+    } else if (same) same[1] = type === 'message_undelivered' ? Math.min(same[1], at) : Math.max(same[1], at);
     else clues.push(ref ? [type, at, ref] : [type, at]);
   }
   if (clearedAt !== undefined) {
@@ -235,7 +240,7 @@ export function applySignal(
     // Sends before the evidence are settled: remembered, so a repeated `sent` does not reopen them.
     for (const r of [
       ...pending.filter((p) => p[0] <= cleared).map((p) => p[1]),
-      ...clues.filter((c) => c[3] === 1 && c[1] <= cleared).map((c) => c[2]),
+      ...clues.filter((c) => c[0] === 'message_undelivered' && c[1] <= cleared).map((c) => c[2]),
     ]) {
       if (r) resolve(r);
     }

@@ -311,6 +311,21 @@ describe('block likelihood', () => {
     expect(blockLikelihood(fold([clue('group_add_refused', 0)]), strong, iso(0)).signals[0].likelihoodRatio).toBe(20);
   });
 
+  it('drops a re-reported undelivered message that evidence cleared, whichever report came first (found by fast-check)', () => {
+    const undelivered = (hours: number) => toInput({ type: 'message_undelivered', hours, message: 2 });
+    const read = toInput({ type: 'message_read', hours: 1 });
+    const at = iso(3);
+    const orders = [
+      [undelivered(0), undelivered(2), read],
+      [undelivered(0), read, undelivered(2)],
+      [read, undelivered(2), undelivered(0)],
+    ];
+    const answers = orders.map((o) => blockLikelihood(fold(o), policy, at).blockLikelihood);
+    expect(new Set(answers).size).toBe(1);
+    // Its wait runs from its first report, which the read at hour 1 cleared: no evidence left.
+    expect(answers[0]).toBeLessThan(policy.blockBaseRate);
+  });
+
   it('does not depend on the order signals arrive in', () => {
     fc.assert(
       fc.property(
